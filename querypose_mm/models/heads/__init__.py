@@ -1,0 +1,3 @@
+from .querypose_head import QueryPoseHead
+
+__all__ = ['QueryPoseHead']

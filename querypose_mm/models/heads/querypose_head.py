@@ -1,0 +1,491 @@
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+from mmdet.registry import MODELS as MMDET_MODELS
+from mmdet.registry import TASK_UTILS as MMDET_TASK_UTILS
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
+from mmdet.utils import reduce_mean
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from mmpose.models.heads.base_head import BaseHead
+from mmpose.registry import MODELS
+from mmpose.utils.typing import ConfigType, OptConfigType, Predictions
+from ..layers.keypoint_decoder import COCO_PARTS_7, check_part_groups
+from ..utils import mmdet_cfg
+
+StageOutput = Dict[str, Tensor]
+
+
+def boxes_to_rois(boxes: Tensor, batch_inds: Tensor) -> Tensor:
+    """Stack (n, 4) xyxy boxes with their image indices into (n, 5) RoIs."""
+    return torch.cat([batch_inds[:, None].to(boxes.dtype), boxes], dim=1)
+
+
+def keypoints_to_box_frame(keypoints: Tensor, boxes: Tensor) -> Tensor:
+    """Express keypoints relative to their box: centre 0, edges at ±0.5.
+
+    Args:
+        keypoints (Tensor): Input-frame keypoints, (n, K, 2).
+        boxes (Tensor): xyxy boxes, (n, 4).
+
+    Returns:
+        Tensor: ``(x - x1) / w - 0.5`` per axis, (n, K, 2).
+    """
+    xy1 = boxes[:, None, :2]
+    wh = (boxes[:, None, 2:] - boxes[:, None, :2]).clamp_min(1e-6)
+    return (keypoints - xy1) / wh - 0.5
+
+
+def keypoints_from_box_frame(coords: Tensor, boxes: Tensor) -> Tensor:
+    """Inverse of :func:`keypoints_to_box_frame`: ``(μ + 0.5) * w + x1``."""
+    xy1 = boxes[..., None, :2]
+    wh = boxes[..., None, 2:] - boxes[..., None, :2]
+    return (coords + 0.5) * wh + xy1
+
+
+@MODELS.register_module()
+class QueryPoseHead(BaseHead):
+    """QueryPose: sparse multi-person pose regression (NeurIPS 2022).
+
+    N learnable proposal boxes and instance queries Q_I, and M learnable part
+    queries Q_P per person, pass through S stages. In stage s the box decoder
+    (mmdet ``DIIHead`` on 7x7 RoIs of P2-P5) refines Q_I, classifies and
+    moves the boxes; the keypoint decoder (:class:`KeypointDecoderStage` on
+    14x14 RoIs of P2 at the new boxes) refines Q_I and Q_P and regresses
+    box-relative keypoints with RLE. Every stage is matched (Hungarian, on
+    boxes) and supervised. Inference keeps the top ``max_per_img`` persons by
+    ``sigmoid(cls) * mean_k(1 - σ_k)``: no NMS, no grouping.
+
+    Args:
+        num_keypoints (int): K. Defaults to 17.
+        num_queries (int): N proposals. Defaults to 100.
+        num_stages (int): S. Defaults to 6.
+        in_channels (int): FPN channels and Q_I size. Defaults to 256.
+        part_groups (list[list[int]]): Keypoint indices of each part.
+            Defaults to the 7 rigid parts of COCO (scheme (c)).
+        part_dim (int): d_p. Defaults to 128.
+        box_roi_extractor (dict): mmdet RoI extractor on P2-P5 (7x7).
+        pose_roi_extractor (dict): mmdet RoI extractor on P2 (14x14).
+        box_decoder (dict): mmdet ``DIIHead`` config, one per stage.
+        keypoint_decoder (dict): :class:`KeypointDecoderStage` config, one
+            per stage; ``part_groups``, ``num_keypoints``, ``in_channels``
+            and ``part_dim`` are filled in from this head.
+        assigner (dict): mmdet assigner (Hungarian on focal/L1/GIoU costs).
+        loss_cls, loss_bbox, loss_iou (dict): mmdet losses, averaged over
+            the number of GT persons.
+        loss_keypoint (dict): :class:`QueryPoseRLELoss`, averaged over the
+            number of GT persons times K.
+        decode_matched_only (bool): In training, run the keypoint decoder only
+            on the queries matched at that stage (the official code; much
+            cheaper). The unmatched queries then keep their Q_I and Q_P
+            unchanged by that stage in training, while inference updates every
+            query: a small train/test gap in the full (Fig. 3b) version.
+            False decodes every query in training as in inference.
+            Defaults to True.
+        max_per_img (int): Persons kept per image at inference.
+            Defaults to 100.
+    """
+
+    def __init__(
+        self,
+        num_keypoints: int = 17,
+        num_queries: int = 100,
+        num_stages: int = 6,
+        in_channels: int = 256,
+        part_groups: Sequence[Sequence[int]] = COCO_PARTS_7,
+        part_dim: int = 128,
+        box_roi_extractor: ConfigType = dict(
+            type='SingleRoIExtractor',
+            roi_layer=dict(
+                type='RoIAlign', output_size=7, sampling_ratio=2,
+                aligned=True),
+            out_channels=256,
+            featmap_strides=[4, 8, 16, 32]),
+        pose_roi_extractor: ConfigType = dict(
+            type='SingleRoIExtractor',
+            roi_layer=dict(
+                type='RoIAlign', output_size=14, sampling_ratio=2,
+                aligned=True),
+            out_channels=256,
+            featmap_strides=[4]),
+        box_decoder: ConfigType = dict(
+            type='DIIHead',
+            num_classes=1,
+            num_ffn_fcs=2,
+            num_heads=8,
+            num_cls_fcs=1,
+            num_reg_fcs=3,
+            feedforward_channels=2048,
+            in_channels=256,
+            dropout=0.0,
+            ffn_act_cfg=dict(type='ReLU', inplace=True),
+            dynamic_conv_cfg=dict(
+                type='DynamicConv',
+                in_channels=256,
+                feat_channels=64,
+                out_channels=256,
+                input_feat_shape=7,
+                act_cfg=dict(type='ReLU', inplace=True),
+                norm_cfg=dict(type='LN')),
+            loss_cls=dict(type='FocalLoss', use_sigmoid=True),
+            bbox_coder=dict(
+                type='DeltaXYWHBBoxCoder',
+                clip_border=False,
+                target_means=[0., 0., 0., 0.],
+                target_stds=[0.5, 0.5, 1., 1.])),
+        keypoint_decoder: ConfigType = dict(type='KeypointDecoderStage'),
+        assigner: ConfigType = dict(
+            type='HungarianAssigner',
+            match_costs=[
+                dict(type='FocalLossCost', weight=2.0),
+                dict(type='BBoxL1Cost', weight=5.0, box_format='xyxy'),
+                dict(type='IoUCost', iou_mode='giou', weight=2.0)
+            ]),
+        loss_cls: ConfigType = dict(
+            type='FocalLoss',
+            use_sigmoid=True,
+            gamma=2.0,
+            alpha=0.25,
+            loss_weight=2.0),
+        loss_bbox: ConfigType = dict(type='L1Loss', loss_weight=5.0),
+        loss_iou: ConfigType = dict(type='GIoULoss', loss_weight=2.0),
+        loss_keypoint: ConfigType = dict(
+            type='QueryPoseRLELoss', loss_weight=1.0),
+        decode_matched_only: bool = True,
+        max_per_img: int = 100,
+        init_cfg: OptConfigType = None,
+    ) -> None:
+        super().__init__(init_cfg)
+        check_part_groups(part_groups, num_keypoints)
+        self.num_keypoints = num_keypoints
+        self.num_queries = num_queries
+        self.num_stages = num_stages
+        self.in_channels = in_channels
+        self.num_parts = len(part_groups)
+        self.part_dim = part_dim
+        self.decode_matched_only = decode_matched_only
+        self.max_per_img = max_per_img
+
+        self.init_proposal_bboxes = nn.Embedding(num_queries, 4)
+        self.init_proposal_features = nn.Embedding(num_queries, in_channels)
+        self.init_part_queries = nn.Embedding(self.num_parts, part_dim)
+
+        self.box_roi_extractor = MMDET_MODELS.build(mmdet_cfg(box_roi_extractor))
+        self.pose_roi_extractor = MMDET_MODELS.build(
+            mmdet_cfg(pose_roi_extractor))
+        self.num_box_levels = len(self.box_roi_extractor.featmap_strides)
+        kpt_cfg = dict(keypoint_decoder)
+        kpt_cfg.update(
+            part_groups=[list(g) for g in part_groups],
+            num_keypoints=num_keypoints,
+            in_channels=in_channels,
+            part_dim=part_dim)
+        self.box_decoders = nn.ModuleList(
+            MMDET_MODELS.build(mmdet_cfg(box_decoder))
+            for _ in range(num_stages))
+        self.keypoint_decoders = nn.ModuleList(
+            MODELS.build(kpt_cfg) for _ in range(num_stages))
+
+        self.assigner = MMDET_TASK_UTILS.build(mmdet_cfg(assigner))
+        self.loss_cls = MMDET_MODELS.build(mmdet_cfg(loss_cls))
+        self.loss_bbox = MMDET_MODELS.build(mmdet_cfg(loss_bbox))
+        self.loss_iou = MMDET_MODELS.build(mmdet_cfg(loss_iou))
+        self.loss_keypoint = MODELS.build(loss_keypoint)
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        # Sparse R-CNN: every proposal starts as the whole image.
+        nn.init.constant_(self.init_proposal_bboxes.weight[:, :2], 0.5)
+        nn.init.constant_(self.init_proposal_bboxes.weight[:, 2:], 1.0)
+        for module in (*self.box_decoders, *self.keypoint_decoders):
+            module.init_weights()
+
+    # ------------------------------------------------------------------
+    # the stage loop
+    # ------------------------------------------------------------------
+    def run_stages(
+        self,
+        feats: Sequence[Tensor],
+        img_whwh: Tensor,
+        select_queries: Optional[Callable[[int, Tensor, Tensor],
+                                          Tensor]] = None
+    ) -> List[StageOutput]:
+        """Run all stages.
+
+        Args:
+            feats (Sequence[Tensor]): FPN levels P2.. (B, C, H_l, W_l).
+            img_whwh (Tensor): Per image (w, h, w, h) of the unpadded input,
+                (B, 4).
+            select_queries (callable, optional): ``f(stage, cls_scores,
+                boxes) -> flat indices`` of the queries (in ``B * N``) whose
+                keypoints this stage decodes; all queries if None.
+
+        Returns:
+            list[dict]: Per stage, ``cls_scores`` (B, N, 1), ``boxes``
+            (B, N, 4) xyxy input pixels, ``decoded`` (n,) flat indices,
+            ``coords`` and ``sigma_logits`` (n, K, 2) of those queries, and
+            ``keypoint_boxes`` (n, 4), the detached boxes they are relative
+            to.
+        """
+        batch_size, num_queries = img_whwh.size(0), self.num_queries
+        boxes = bbox_cxcywh_to_xyxy(self.init_proposal_bboxes.weight)
+        boxes = boxes[None] * img_whwh[:, None]
+        instance_queries = self.init_proposal_features.weight[None].expand(
+            batch_size, -1, -1)
+        part_queries = self.init_part_queries.weight[None].expand(
+            batch_size * num_queries, -1, -1)
+        batch_inds = torch.arange(
+            batch_size, device=img_whwh.device).repeat_interleave(num_queries)
+        box_feats_levels = feats[:self.num_box_levels]
+
+        outputs = []
+        for stage in range(self.num_stages):
+            flat_boxes = boxes.reshape(-1, 4)
+            rois = boxes_to_rois(flat_boxes, batch_inds)
+            roi_feats = self.box_roi_extractor(box_feats_levels, rois)
+            box_decoder = self.box_decoders[stage]
+            cls_scores, deltas, instance_queries, _ = box_decoder(
+                roi_feats, instance_queries)
+            new_boxes = box_decoder.bbox_coder.decode(
+                flat_boxes, deltas.reshape(-1, 4)).view(batch_size,
+                                                        num_queries, 4)
+
+            if select_queries is None:
+                decoded = torch.arange(
+                    batch_size * num_queries, device=img_whwh.device)
+            else:
+                decoded = select_queries(stage, cls_scores, new_boxes)
+            keypoint_boxes = new_boxes.detach().reshape(-1, 4)[decoded]
+            flat_instance = instance_queries.reshape(-1, self.in_channels)
+            if decoded.numel() > 0:
+                pose_rois = self.pose_roi_extractor(
+                    feats[:1], boxes_to_rois(keypoint_boxes,
+                                             batch_inds[decoded]))
+                kpt = self.keypoint_decoders[stage](pose_rois,
+                                                    flat_instance[decoded],
+                                                    part_queries[decoded])
+                flat_instance = flat_instance.index_copy(
+                    0, decoded, kpt['instance_queries'])
+                part_queries = part_queries.index_copy(0, decoded,
+                                                       kpt['part_queries'])
+                coords, sigma_logits = kpt['coords'], kpt['sigma_logits']
+            else:
+                coords = flat_instance.new_zeros(0, self.num_keypoints, 2)
+                sigma_logits = coords
+            instance_queries = flat_instance.view(batch_size, num_queries, -1)
+            outputs.append(
+                dict(
+                    cls_scores=cls_scores,
+                    boxes=new_boxes,
+                    decoded=decoded,
+                    coords=coords,
+                    sigma_logits=sigma_logits,
+                    keypoint_boxes=keypoint_boxes))
+            # Sparse R-CNN: no gradient flows through the proposal boxes.
+            boxes = new_boxes.detach()
+        return outputs
+
+    @staticmethod
+    def _img_whwh(batch_data_samples, device) -> Tensor:
+        """(w, h, w, h) of each unpadded input image, (B, 4)."""
+        sizes = []
+        for sample in batch_data_samples:
+            h, w = sample.metainfo['img_shape'][:2]
+            sizes.append([w, h, w, h])
+        return torch.tensor(sizes, dtype=torch.float32, device=device)
+
+    def forward(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
+        """Predict for every query of every image (the ``tensor`` mode).
+
+        The whole padded input is taken as the image, since no meta
+        information is given.
+
+        Args:
+            feats (tuple[Tensor]): FPN levels P2.. (B, C, H_l, W_l).
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor]: Class logits (B, N, 1), boxes
+            (B, N, 4) and keypoints (B, N, K, 2), in input pixels, of the
+            last stage.
+        """
+        stride = self.pose_roi_extractor.featmap_strides[0]
+        b, _, h, w = feats[0].shape
+        img_whwh = feats[0].new_tensor([w, h, w, h]) * stride
+        last = self.run_stages(feats, img_whwh.expand(b, 4))[-1]
+        keypoints = keypoints_from_box_frame(last['coords'],
+                                             last['keypoint_boxes'])
+        return last['cls_scores'], last['boxes'], keypoints.view(
+            b, self.num_queries, self.num_keypoints, 2)
+
+    # ------------------------------------------------------------------
+    # inference
+    # ------------------------------------------------------------------
+    def predict(self,
+                feats: Tuple[Tensor],
+                batch_data_samples,
+                test_cfg: ConfigType = {}) -> Predictions:
+        """Top-k persons per image, NMS-free, in input-frame pixels.
+
+        Returns:
+            list[InstanceData]: Per image, numpy ``keypoints`` (n, K, 2),
+            ``keypoint_scores`` (n, K) = mean over x, y of ``1 - σ``,
+            ``bboxes`` (n, 4) xyxy and ``bbox_scores`` (n,) = the pose score
+            ``sigmoid(cls) * mean_k(keypoint_scores)`` the persons are ranked
+            by (CocoMetric's ``score_mode='bbox'`` reads it).
+        """
+        if test_cfg.get('flip_test', False):
+            raise ValueError('QueryPoseHead does not implement flip test; '
+                             'set test_cfg.flip_test=False')
+        img_whwh = self._img_whwh(batch_data_samples, feats[0].device)
+        last = self.run_stages(feats, img_whwh)[-1]
+        batch_size = img_whwh.size(0)
+        k = self.num_keypoints
+        cls_prob = last['cls_scores'][..., 0].sigmoid()
+        keypoint_scores = (1 - last['sigma_logits'].sigmoid()).mean(-1).view(
+            batch_size, self.num_queries, k)
+        pose_scores = cls_prob * keypoint_scores.mean(-1)
+        keypoints = keypoints_from_box_frame(
+            last['coords'], last['keypoint_boxes']).view(
+                batch_size, self.num_queries, k, 2)
+        max_per_img = min(
+            test_cfg.get('max_per_img', self.max_per_img), self.num_queries)
+
+        preds = []
+        for i in range(batch_size):
+            scores, order = pose_scores[i].topk(max_per_img)
+            preds.append(
+                InstanceData(
+                    keypoints=keypoints[i, order].float().cpu().numpy(),
+                    keypoint_scores=keypoint_scores[i, order].float().cpu(
+                    ).numpy(),
+                    bboxes=last['boxes'][i, order].float().cpu().numpy(),
+                    bbox_scores=scores.float().cpu().numpy()))
+        return preds
+
+    # ------------------------------------------------------------------
+    # training
+    # ------------------------------------------------------------------
+    def _gt_instances(self, batch_data_samples, device) -> List[InstanceData]:
+        """Ground truth as tensors: boxes, labels (0), keypoints, visibility."""
+        gts = []
+        for sample in batch_data_samples:
+            gt = sample.gt_instances
+            n = len(gt.bboxes) if 'bboxes' in gt else 0
+            gts.append(
+                InstanceData(
+                    bboxes=torch.as_tensor(
+                        np.asarray(gt.bboxes, np.float32).reshape(n, 4)
+                        if n else np.zeros((0, 4), np.float32),
+                        device=device),
+                    labels=torch.zeros(n, dtype=torch.long, device=device),
+                    keypoints=torch.as_tensor(
+                        np.asarray(gt.keypoints, np.float32).reshape(
+                            n, self.num_keypoints, 2) if n else np.zeros(
+                                (0, self.num_keypoints, 2), np.float32),
+                        device=device),
+                    keypoints_visible=torch.as_tensor(
+                        np.asarray(gt.keypoints_visible, np.float32).reshape(
+                            n, self.num_keypoints)
+                        if n else np.zeros((0, self.num_keypoints),
+                                           np.float32),
+                        device=device)))
+        return gts
+
+    def loss(self,
+             feats: Tuple[Tensor],
+             batch_data_samples,
+             train_cfg: ConfigType = {}) -> dict:
+        """Deep-supervised set losses of every stage.
+
+        Returns:
+            dict[str, Tensor]: ``s{i}.loss_cls``, ``s{i}.loss_bbox``,
+            ``s{i}.loss_iou`` and ``s{i}.loss_kpt`` for each stage i.
+        """
+        device = feats[0].device
+        img_whwh = self._img_whwh(batch_data_samples, device)
+        gts = self._gt_instances(batch_data_samples, device)
+        batch_size, num_queries = len(gts), self.num_queries
+        matches: List[Tuple[Tensor, Tensor]] = []
+
+        def match(stage: int, cls_scores: Tensor, boxes: Tensor) -> Tensor:
+            query_inds, gt_inds = [], []
+            for i, gt in enumerate(gts):
+                pred = InstanceData(
+                    scores=cls_scores[i].detach(),
+                    bboxes=boxes[i].detach())
+                img_meta = dict(img_shape=(img_whwh[i, 1].item(),
+                                           img_whwh[i, 0].item()))
+                assigned = self.assigner.assign(pred, gt, img_meta=img_meta)
+                pos = torch.nonzero(assigned.gt_inds > 0).squeeze(1)
+                query_inds.append(pos + i * num_queries)
+                gt_inds.append(assigned.gt_inds[pos] - 1)
+            matches.append((torch.cat(query_inds), torch.cat(gt_inds)))
+            if self.decode_matched_only:
+                return matches[-1][0]
+            return torch.arange(batch_size * num_queries, device=device)
+
+        outputs = self.run_stages(feats, img_whwh, match)
+
+        num_gts = sum(len(gt) for gt in gts)
+        avg_factor = reduce_mean(
+            torch.tensor(float(num_gts), device=device)).clamp_min(1).item()
+        gt_offsets = torch.tensor([0] + [len(gt) for gt in gts],
+                                  device=device).cumsum(0)[:-1]
+        gt_boxes = torch.cat([gt.bboxes for gt in gts])
+        gt_keypoints = torch.cat([gt.keypoints for gt in gts])
+        gt_visible = torch.cat([gt.keypoints_visible for gt in gts])
+
+        losses = dict()
+        for stage, (out, (query_inds, gt_local)) in enumerate(
+                zip(outputs, matches)):
+            gt_inds = gt_local + gt_offsets[query_inds // num_queries]
+            labels = torch.ones(
+                batch_size * num_queries, dtype=torch.long, device=device)
+            labels[query_inds] = 0
+            losses[f's{stage}.loss_cls'] = self.loss_cls(
+                out['cls_scores'].reshape(-1, 1),
+                labels,
+                avg_factor=avg_factor)
+
+            pos_boxes = out['boxes'].reshape(-1, 4)[query_inds]
+            whwh = img_whwh[query_inds // num_queries]
+            losses[f's{stage}.loss_bbox'] = self.loss_bbox(
+                pos_boxes / whwh,
+                gt_boxes[gt_inds] / whwh,
+                avg_factor=avg_factor)
+            losses[f's{stage}.loss_iou'] = self.loss_iou(
+                pos_boxes, gt_boxes[gt_inds], avg_factor=avg_factor)
+            losses[f's{stage}.loss_kpt'] = self._keypoint_loss(
+                out, query_inds, gt_keypoints[gt_inds], gt_visible[gt_inds],
+                avg_factor)
+        return losses
+
+    def _keypoint_loss(self, out: StageOutput, query_inds: Tensor,
+                       gt_keypoints: Tensor, gt_visible: Tensor,
+                       avg_factor: float) -> Tensor:
+        """RLE on the matched queries, relative to their predicted boxes.
+
+        Keypoints that are not labelled or lie outside the (detached)
+        predicted box get weight 0 (QueryPose §3.4).
+        """
+        if self.decode_matched_only:
+            rows = torch.arange(len(query_inds), device=query_inds.device)
+        else:
+            rows = query_inds  # every query was decoded, in order
+        coords = out['coords'][rows]
+        if coords.numel() == 0:
+            # keep the graph connected (no matched person in the batch)
+            return out['cls_scores'].sum() * 0
+        target = keypoints_to_box_frame(gt_keypoints,
+                                        out['keypoint_boxes'][rows])
+        inside = (target.abs() <= 0.5).all(dim=-1)
+        weight = ((gt_visible > 0) & inside).float()
+        return self.loss_keypoint(
+            coords,
+            out['sigma_logits'][rows],
+            target.detach(),
+            weight,
+            avg_factor=avg_factor * self.num_keypoints)

@@ -1,0 +1,3 @@
+from .rle_loss import QueryPoseRLELoss
+
+__all__ = ['QueryPoseRLELoss']

@@ -1,0 +1,9 @@
+from .checkpoint import (history_buffer_statistic,
+                         register_checkpoint_safe_globals)
+from .dependencies import (SUPPORTED_VERSIONS, check_dependency_versions,
+                           check_installed_stack)
+
+__all__ = [
+    'SUPPORTED_VERSIONS', 'check_dependency_versions', 'check_installed_stack',
+    'history_buffer_statistic', 'register_checkpoint_safe_globals'
+]

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# One-command environment for querypose_mm: the pinned OpenMMLab stack, with
+# mmcv 2.1.0 built from its sdist (compiled ops) and cached as a wheel.
+#
+#   bash tools/setup_env.sh                 # creates ./.venv (Python 3.11)
+#   bash tools/setup_env.sh --skip-torch    # keep the torch already importable
+#                                           # (venv made with --system-site-packages)
+#   bash tools/setup_env.sh --no-venv       # install into the current interpreter
+#
+# Options:
+#   --venv DIR       where the virtual environment lives (default: <repo>/.venv)
+#   --python EXE     interpreter used to create the venv (default: python3.11, else python3)
+#   --no-venv        install into the interpreter given by --python (or python3)
+#   --skip-torch     do not install torch/torchvision; use the ones already importable
+#   --cuda auto|yes|no
+#                    build mmcv CUDA ops; auto = yes when nvidia-smi sees a GPU and
+#                    nvcc is on PATH (default: auto)
+# Environment:
+#   QUERYPOSE_WHEEL_CACHE  where built mmcv wheels are kept
+#                          (default: ${XDG_CACHE_HOME:-~/.cache}/querypose_mm/wheels)
+#   MAX_JOBS               parallel compile jobs for mmcv (mmcv's default otherwise)
+#   PIP_NO_INDEX / PIP_FIND_LINKS are honoured by every pip call, so an offline
+#   machine can install from a folder of wheels and the mmcv sdist.
+set -Eeuo pipefail
+
+TORCH_PIN="torch==2.14.1"
+TORCHVISION_PIN="torchvision==0.29.1"
+MMCV_VERSION="2.1.0"
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv_dir="$repo_root/.venv"
+python_exe=""
+use_venv=1
+skip_torch=0
+cuda_mode=auto
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --venv) venv_dir="$(realpath -m "$2")"; shift 2 ;;
+    --python) python_exe="$2"; shift 2 ;;
+    --no-venv) use_venv=0; shift ;;
+    --skip-torch) skip_torch=1; shift ;;
+    --cuda) cuda_mode="$2"; shift 2 ;;
+    -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) echo "setup_env.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+current_step="start"
+step_no=0
+step() {
+  step_no=$((step_no + 1))
+  current_step="$1"
+  printf '\n[setup %d] %s\n' "$step_no" "$1"
+}
+trap 'rc=$?; printf "\n[setup] FAILED at step %d: %s (exit %d)\n" "$step_no" "$current_step" "$rc" >&2; exit $rc' ERR
+
+start_time=$(date +%s)
+
+step "choose the Python interpreter"
+if [[ -z "$python_exe" ]]; then
+  if command -v python3.11 >/dev/null 2>&1; then python_exe=python3.11; else python_exe=python3; fi
+fi
+"$python_exe" -c 'import sys; assert sys.version_info[:2] >= (3, 8), sys.version' \
+  || { echo "setup_env.sh: $python_exe is not Python >= 3.8" >&2; false; }
+echo "using $($python_exe -c 'import sys; print(sys.executable, sys.version.split()[0])')"
+
+if [[ $use_venv -eq 1 ]]; then
+  step "create the virtual environment at $venv_dir"
+  if [[ -x "$venv_dir/bin/python" ]]; then
+    echo "exists; reusing it"
+  else
+    venv_args=()
+    [[ $skip_torch -eq 1 ]] && venv_args+=(--system-site-packages)
+    "$python_exe" -m venv "${venv_args[@]}" "$venv_dir"
+  fi
+  py="$venv_dir/bin/python"
+else
+  py="$(command -v "$python_exe")"
+fi
+# torch 2.14 declares setuptools>=77, but mmcv's setup.py and mim import pkg_resources,
+# which setuptools>=70 removed; torch itself only needs setuptools to build extensions,
+# which 69.x does. So every install after torch carries the pin, and pip never
+# upgrades it behind our back (a conflict fails loudly instead).
+SETUPTOOLS_PIN="setuptools<70"
+# pip reports these known, harmless conflicts after every install; hide only those lines.
+# (openxlab comes with openmim and pins setuptools~=60.2; mim works with either.)
+known_conflicts='dependency resolver does not currently take into account|requires chumpy|requires xtcocotools|(torch|openxlab) .* requires setuptools'
+pip_install() {
+  "$py" -m pip install --disable-pip-version-check "$@" \
+    2> >(grep -v -E "$known_conflicts" >&2 || true)
+}
+pip_pinned() { pip_install "$@" "$SETUPTOOLS_PIN"; }
+
+step "build tools (requirements/build.txt)"
+pip_install -q -r "$repo_root/requirements/build.txt"
+
+if [[ $skip_torch -eq 1 ]]; then
+  step "torch: using the one already installed (--skip-torch)"
+  "$py" -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__)'
+else
+  step "torch and torchvision ($TORCH_PIN, $TORCHVISION_PIN)"
+  pip_install -q "$TORCH_PIN" "$TORCHVISION_PIN"
+fi
+echo "pinning $SETUPTOOLS_PIN again (torch 2.14 asks for >=77; see the comment above)"
+pip_install -q "$SETUPTOOLS_PIN"
+"$py" -c 'import pkg_resources' 2>/dev/null || { echo "pkg_resources is missing after pinning $SETUPTOOLS_PIN" >&2; false; }
+torch_tag="$("$py" -c 'import sys, torch; print(f"torch{torch.__version__}-py{sys.version_info[0]}{sys.version_info[1]}")')"
+
+step "mmengine 0.10.7"
+pip_pinned -q "mmengine==0.10.7"
+
+step "mmcv $MMCV_VERSION with compiled ops"
+if [[ "$cuda_mode" == auto ]]; then
+  if command -v nvcc >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then cuda_mode=yes; else cuda_mode=no; fi
+fi
+if [[ "$cuda_mode" == yes ]]; then export FORCE_CUDA=1; ops_tag=cuda; else unset FORCE_CUDA; ops_tag=cpu; fi
+cache_root="${QUERYPOSE_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/querypose_mm/wheels}"
+cache_dir="$cache_root/mmcv-$MMCV_VERSION-$torch_tag-$ops_tag"
+mmcv_ok() {
+  "$py" - "$1" <<'EOF' 2>/dev/null
+import sys
+import mmcv
+from mmcv.ops import RoIAlign  # noqa: F401  (fails without compiled ops)
+import torch
+assert mmcv.__version__ == '2.1.0', mmcv.__version__
+if sys.argv[1] == 'cuda':
+    from mmcv.utils import ext_loader
+    ext = ext_loader.load_ext('_ext', ['roi_align_forward'])
+    assert torch.cuda.is_available()
+EOF
+}
+if mmcv_ok "$ops_tag"; then
+  echo "mmcv $MMCV_VERSION with $ops_tag ops is already installed"
+else
+  shopt -s nullglob
+  cached=("$cache_dir"/mmcv-"$MMCV_VERSION"-*.whl)
+  shopt -u nullglob
+  if [[ ${#cached[@]} -eq 0 ]]; then
+    echo "no cached wheel in $cache_dir: building from the sdist (about 13 min on 2 cores)"
+    work="$(mktemp -d)"
+    trap 'rm -rf "$work"' EXIT
+    # --no-build-isolation: mmcv's setup.py imports torch and pkg_resources from this env.
+    "$py" -m pip download -q --no-deps --no-binary mmcv --no-build-isolation \
+      "mmcv==$MMCV_VERSION" -d "$work"
+    tar -xzf "$work/mmcv-$MMCV_VERSION.tar.gz" -C "$work"
+    src="$work/mmcv-$MMCV_VERSION"
+    # torch >= 2.10 headers need C++20; mmcv 2.1.0 hard-codes c++14/c++17.
+    sed -i -e 's/-std=c++14/-std=c++20/g' -e 's/-std=c++17/-std=c++20/g' "$src/setup.py"
+    grep -q -- '-std=c++20' "$src/setup.py"
+    (cd "$src" && MMCV_WITH_OPS=1 "$py" -m pip wheel --no-deps --no-build-isolation -w "$work/dist" .)
+    mkdir -p "$cache_dir"
+    built=("$work"/dist/mmcv-"$MMCV_VERSION"-*.whl)
+    # Copy then rename, so an interrupted copy never looks like a cached wheel.
+    cp "${built[0]}" "$cache_dir/.partial"
+    mv "$cache_dir/.partial" "$cache_dir/$(basename "${built[0]}")"
+    cached=("$cache_dir/$(basename "${built[0]}")")
+  else
+    echo "reusing cached wheel ${cached[0]}"
+  fi
+  pip_install -q --force-reinstall --no-deps "${cached[0]}"
+  pip_pinned -q addict packaging Pillow pyyaml yapf opencv-python
+  mmcv_ok "$ops_tag" || { echo "mmcv installed but its $ops_tag ops do not load" >&2; false; }
+fi
+
+step "mmdet 3.3.0"
+pip_pinned -q "mmdet==3.3.0"
+
+step "mmpose 1.3.2 (--no-deps: its chumpy requirement does not build) and its runtime deps"
+pip_pinned -q --no-deps "mmpose==1.3.2"
+pip_pinned -q json_tricks munkres matplotlib scipy pillow opencv-python pycocotools
+
+step "xtcocotools from its sdist (the PyPI wheel is built against numpy 1)"
+if "$py" -c 'from xtcocotools.cocoeval import COCOeval' 2>/dev/null; then
+  echo "xtcocotools imports; keeping it"
+else
+  pip_install -q --force-reinstall --no-deps --no-binary xtcocotools --no-build-isolation xtcocotools
+fi
+
+step "test tools (requirements/tests.txt)"
+pip_pinned -q -r "$repo_root/requirements/tests.txt"
+
+step "querypose_mm (editable)"
+# --no-deps: every requirement is installed above; resolving mmpose's again would pull chumpy.
+pip_pinned -q --no-deps -e "$repo_root"
+
+step "check the environment"
+"$py" - <<'EOF'
+import mmcv, mmdet, mmengine, mmpose, torch
+from mmcv.ops import MultiScaleDeformableAttention, RoIAlign  # noqa: F401
+import querypose_mm  # noqa: F401
+print(f'torch {torch.__version__} | mmengine {mmengine.__version__} | mmcv {mmcv.__version__} '
+      f'| mmdet {mmdet.__version__} | mmpose {mmpose.__version__} | querypose_mm {querypose_mm.__version__}')
+EOF
+"$py" -m mim --version >/dev/null || "$(dirname "$py")/mim" --version
+
+trap - ERR
+echo
+echo "[setup] done in $(( $(date +%s) - start_time )) s. Python: $py"
+[[ $use_venv -eq 1 ]] && echo "[setup] activate with: source $venv_dir/bin/activate"
+exit 0

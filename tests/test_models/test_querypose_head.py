@@ -218,3 +218,38 @@ def test_training_step_with_zero_persons():
     assert all(
         torch.isfinite(p.grad).all() for p in model.parameters()
         if p.grad is not None)
+
+
+@pytest.mark.parametrize('flow', ['serial', 'box_only'])
+def test_instance_query_flow_of_fig3(flow):
+    """Fig. 3(b) hands the keypoint decoder's Q_I to the next box decoder."""
+    model = tiny_model(instance_query_flow=flow).eval()
+    batch = model.data_preprocessor(real_batch((0, )), training=False)
+    feats = model.extract_feat(batch['inputs'])
+    head = model.head
+    seen = []
+    hook = head.box_decoders[1].register_forward_pre_hook(
+        lambda module, args: seen.append(args[1].clone()))
+    kpt_out = []
+    hook2 = head.keypoint_decoders[0].register_forward_hook(
+        lambda module, args, out: kpt_out.append(out['instance_queries']))
+    box_out = []
+    hook3 = head.box_decoders[0].register_forward_hook(
+        lambda module, args, out: box_out.append(out[2]))
+    with torch.no_grad():
+        head.run_stages(feats, head._img_whwh(batch['data_samples'], 'cpu'))
+    for h in (hook, hook2, hook3):
+        h.remove()
+    expected = kpt_out[0] if flow == 'serial' else box_out[0].reshape(
+        -1, head.in_channels)
+    torch.testing.assert_close(seen[0].reshape(-1, head.in_channels),
+                               expected)
+    assert not torch.allclose(kpt_out[0], box_out[0].reshape(
+        -1, head.in_channels))
+
+
+def test_bad_head_options_are_clear_errors():
+    with pytest.raises(ValueError, match='instance_query_flow'):
+        tiny_model(instance_query_flow='parallel')
+    with pytest.raises(ValueError, match='missing'):
+        tiny_model(part_groups=[[0, 1, 2]])

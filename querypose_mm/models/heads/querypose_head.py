@@ -78,6 +78,12 @@ class QueryPoseHead(BaseHead):
             the number of GT persons.
         loss_keypoint (dict): :class:`QueryPoseRLELoss`, averaged over the
             number of GT persons times K.
+        instance_query_flow (str): ``'serial'`` (Fig. 3(b)): the Q_I that the
+            keypoint decoder refines goes on to the next stage's box decoder.
+            ``'box_only'`` (Fig. 3(a)): the next box decoder receives the Q_I
+            of this stage's box decoder; the keypoint decoder's refinement is
+            used only inside it. Without a Q_I update in the keypoint decoder
+            (the light version) both are the same. Defaults to ``'serial'``.
         decode_matched_only (bool): In training, run the keypoint decoder only
             on the queries matched at that stage (the official code; much
             cheaper). The unmatched queries then keep their Q_I and Q_P
@@ -154,12 +160,18 @@ class QueryPoseHead(BaseHead):
         loss_iou: ConfigType = dict(type='GIoULoss', loss_weight=2.0),
         loss_keypoint: ConfigType = dict(
             type='QueryPoseRLELoss', loss_weight=1.0),
+        instance_query_flow: str = 'serial',
         decode_matched_only: bool = True,
         max_per_img: int = 100,
         init_cfg: OptConfigType = None,
     ) -> None:
         super().__init__(init_cfg)
         check_part_groups(part_groups, num_keypoints)
+        if instance_query_flow not in ('serial', 'box_only'):
+            raise ValueError("instance_query_flow must be 'serial' (Fig. 3b) "
+                             f"or 'box_only' (Fig. 3a), got "
+                             f'{instance_query_flow!r}')
+        self.instance_query_flow = instance_query_flow
         self.num_keypoints = num_keypoints
         self.num_queries = num_queries
         self.num_stages = num_stages
@@ -275,7 +287,9 @@ class QueryPoseHead(BaseHead):
             else:
                 coords = flat_instance.new_zeros(0, self.num_keypoints, 2)
                 sigma_logits = coords
-            instance_queries = flat_instance.view(batch_size, num_queries, -1)
+            if self.instance_query_flow == 'serial':
+                instance_queries = flat_instance.view(batch_size, num_queries,
+                                                      -1)
             outputs.append(
                 dict(
                     cls_scores=cls_scores,

@@ -83,6 +83,9 @@ fi
 # which 69.x does. So every install after torch carries the pin, and pip never
 # upgrades it behind our back (a conflict fails loudly instead).
 SETUPTOOLS_PIN="setuptools<70"
+# numpy 2.4 made int() of a 1-element array an error, which mmpose 1.3.2's
+# visualizer does for every keypoint (PoseLocalVisualizer -> draw_circles).
+NUMPY_PIN="numpy>=2,<2.4"
 # pip reports these known, harmless conflicts after every install; hide only those lines.
 # (openxlab comes with openmim and pins setuptools~=60.2; mim works with either.)
 known_conflicts='dependency resolver does not currently take into account|requires chumpy|requires xtcocotools|(torch|openxlab) .* requires setuptools'
@@ -90,7 +93,7 @@ pip_install() {
   "$py" -m pip install --disable-pip-version-check "$@" \
     2> >(grep -v -E "$known_conflicts" >&2 || true)
 }
-pip_pinned() { pip_install "$@" "$SETUPTOOLS_PIN"; }
+pip_pinned() { pip_install "$@" "$SETUPTOOLS_PIN" "$NUMPY_PIN"; }
 
 step "build tools (requirements/build.txt)"
 pip_install -q -r "$repo_root/requirements/build.txt"
@@ -171,11 +174,29 @@ pip_pinned -q --no-deps "mmpose==1.3.2"
 pip_pinned -q json_tricks munkres matplotlib scipy pillow opencv-python pycocotools
 
 step "xtcocotools from its sdist (the PyPI wheel is built against numpy 1)"
-if "$py" -c 'from xtcocotools.cocoeval import COCOeval' 2>/dev/null; then
-  echo "xtcocotools imports; keeping it"
+# A C extension built against one numpy may not load under another, so the
+# built wheel is cached per numpy version and (re)installed from there.
+numpy_version="$("$py" -c 'import numpy; print(numpy.__version__)')"
+xtcoco_dir="$cache_root/xtcocotools-numpy$numpy_version-${torch_tag#*-}"
+shopt -s nullglob
+xtcoco_wheels=("$xtcoco_dir"/xtcocotools-*.whl)
+shopt -u nullglob
+if [[ ${#xtcoco_wheels[@]} -eq 0 ]]; then
+  echo "building it against numpy $numpy_version"
+  xt_work="$(mktemp -d)"
+  "$py" -m pip wheel -q --no-deps --no-binary xtcocotools --no-build-isolation \
+    xtcocotools -w "$xt_work"
+  mkdir -p "$xtcoco_dir"
+  built=("$xt_work"/xtcocotools-*.whl)
+  cp "${built[0]}" "$xtcoco_dir/.partial"
+  mv "$xtcoco_dir/.partial" "$xtcoco_dir/$(basename "${built[0]}")"
+  xtcoco_wheels=("$xtcoco_dir/$(basename "${built[0]}")")
+  rm -rf "$xt_work"
 else
-  pip_install -q --force-reinstall --no-deps --no-binary xtcocotools --no-build-isolation xtcocotools
+  echo "reusing cached wheel ${xtcoco_wheels[0]}"
 fi
+pip_install -q --force-reinstall --no-deps "${xtcoco_wheels[0]}"
+"$py" -c 'from xtcocotools.cocoeval import COCOeval'
 
 step "test tools (requirements/tests.txt)"
 pip_pinned -q -r "$repo_root/requirements/tests.txt"

@@ -1,0 +1,158 @@
+# A CPU-sized QueryPose for the quick start and the learning checks: trains
+# from scratch (no pretrained weights, nothing downloaded) on a handful of
+# real COCO images in minutes on 2 cores. Same architecture as the paper's
+# (box decoder, SPEGM, SIM, part attention, RLE, Hungarian matching), shrunk:
+# ResNet-18 + FPN at 64 channels, 20 queries, 3 stages, 7 parts of 32 dims,
+# a 2-conv SPEGM stack, short side 320.
+_base_ = [
+    '../../_base_/default_runtime.py',
+    '../../_base_/datasets/coco_bottomup_querypose.py',
+]
+
+data_root = 'data/coco_mini/'
+channels = 64
+max_iters = 600
+
+model = dict(
+    type='BottomupPoseEstimator',
+    data_preprocessor=dict(
+        type='PoseDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_size_divisor=32),
+    backbone=dict(
+        type='mmdet.ResNet',
+        depth=18,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=-1,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=False,
+        style='pytorch'),
+    neck=dict(
+        type='mmdet.FPN',
+        in_channels=[64, 128, 256, 512],
+        out_channels=channels,
+        num_outs=4),
+    head=dict(
+        type='QueryPoseHead',
+        num_keypoints=17,
+        num_queries=20,
+        num_stages=3,
+        in_channels=channels,
+        part_dim=32,
+        box_roi_extractor=dict(
+            type='SingleRoIExtractor',
+            roi_layer=dict(
+                type='RoIAlign', output_size=7, sampling_ratio=2,
+                aligned=True),
+            out_channels=channels,
+            featmap_strides=[4, 8, 16, 32]),
+        pose_roi_extractor=dict(
+            type='SingleRoIExtractor',
+            roi_layer=dict(
+                type='RoIAlign', output_size=14, sampling_ratio=2,
+                aligned=True),
+            out_channels=channels,
+            featmap_strides=[4]),
+        box_decoder=dict(
+            type='DIIHead',
+            num_classes=1,
+            num_heads=4,
+            feedforward_channels=256,
+            in_channels=channels,
+            dynamic_conv_cfg=dict(
+                type='DynamicConv',
+                in_channels=channels,
+                feat_channels=16,
+                out_channels=channels,
+                input_feat_shape=7),
+            loss_cls=dict(type='FocalLoss', use_sigmoid=True),
+            bbox_coder=dict(
+                type='DeltaXYWHBBoxCoder',
+                clip_border=False,
+                target_means=[0., 0., 0., 0.],
+                target_stds=[0.5, 0.5, 1., 1.])),
+        keypoint_decoder=dict(
+            type='KeypointDecoderStage',
+            num_heads=4,
+            feedforward_channels=256,
+            spegm=dict(num_convs=2, conv_channels=channels),
+            dynamic_conv_cfg=dict(feat_channels=16)),
+        max_per_img=20),
+    test_cfg=dict(flip_test=False))
+
+train_short_sides = [288, 320, 352]
+test_short_side = 320
+max_size = 533
+train_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='FilterCrowdInstances'),
+    dict(type='RandomFlip', direction='horizontal', prob=0.5),
+    dict(
+        type='RandomShortSideResize',
+        scales=train_short_sides,
+        max_size=max_size),
+    dict(type='PackPoseInputs'),
+]
+val_pipeline = [
+    dict(type='LoadImage'),
+    dict(
+        type='RandomShortSideResize',
+        scales=test_short_side,
+        max_size=max_size),
+    dict(type='PackPoseInputs'),
+]
+# Nine real train2017 images with 36 persons with keypoints (see
+# data/PROVENANCE.md); point data_root / ann_file / data_prefix at any
+# COCO-format folder to use your own.
+train_dataloader = dict(
+    batch_size=2,
+    num_workers=1,
+    persistent_workers=False,
+    dataset=dict(
+        data_root=data_root,
+        ann_file='annotations/person_keypoints_train2017_quickstart.json',
+        data_prefix=dict(img='train2017/'),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=1,
+    persistent_workers=False,
+    dataset=dict(
+        data_root=data_root,
+        ann_file='annotations/person_keypoints_val2017.json',
+        data_prefix=dict(img='val2017/'),
+        pipeline=val_pipeline))
+test_dataloader = val_dataloader
+# ann_file=None: the ground truth comes from the evaluated images themselves
+# (PackPoseInputs keeps raw_ann_info), so a subset is scored on its own.
+val_evaluator = dict(
+    type='CocoMetric', ann_file=None, score_mode='bbox', nms_mode='none')
+test_evaluator = val_evaluator
+
+train_cfg = dict(by_epoch=False, max_iters=max_iters, val_interval=max_iters)
+val_cfg = dict()
+test_cfg = dict()
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=2e-4, weight_decay=1e-4),
+    clip_grad=dict(max_norm=1.0, norm_type=2),
+    paramwise_cfg=dict(custom_keys={'flow_model': dict(lr_mult=10.0)}))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
+    dict(
+        type='MultiStepLR',
+        by_epoch=False,
+        begin=0,
+        end=max_iters,
+        milestones=[int(max_iters * 0.8)],
+        gamma=0.1)
+]
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=20),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False,
+                    interval=max_iters))
+log_processor = dict(window_size=20)
+randomness = dict(seed=0)

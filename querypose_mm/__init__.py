@@ -13,6 +13,6 @@ from .utils.checkpoint import register_checkpoint_safe_globals  # noqa: E402
 
 register_checkpoint_safe_globals()
 
-from . import datasets, models  # noqa: E402,F401  (registers modules)
+from . import datasets, engine, models  # noqa: E402,F401  (registers modules)
 
 __all__ = ['__version__']

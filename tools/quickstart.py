@@ -8,11 +8,12 @@ On a 2-core CPU, offline, it trains the CPU-sized config
 scratch on the bundled images, then evaluates the last checkpoint with
 mmpose's CocoMetric on the trained images and on the val split (through the
 same path as tools/test.py), draws the predictions of the trained images into
-``<work-dir>/vis/``, and writes ``<work-dir>/summary.json`` (loss curve, AP,
+``<work-dir>/test_train/<time>/vis/``, and writes ``<work-dir>/summary.json`` (loss curve, AP,
 wall times). ``--img-ids`` trains on a subset of the training annotation file;
 ``--quick`` is a smoke run for tests (few iterations, no val split).
 """
 import argparse
+import glob
 import json
 import os
 import os.path as osp
@@ -145,7 +146,9 @@ def main(argv=None):
             for split, values in metrics.items()
         },
         checkpoint=checkpoint,
-        pictures=osp.join(cfg.work_dir, 'test_train', 'vis'))
+        # the visualization hook writes under the test run's timestamp
+        pictures=sorted(
+            glob.glob(osp.join(cfg.work_dir, 'test_train', '*', 'vis')))[-1])
     with open(osp.join(cfg.work_dir, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=1)
     print(

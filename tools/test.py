@@ -10,6 +10,8 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from querypose_mm.engine import prepare_cpu_distributed
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test a pose model')
@@ -66,7 +68,7 @@ def main(argv=None):
             f'checkpoint {args.checkpoint!r} does not exist; pass the .pth '
             'file that tools/train.py wrote into its work dir')
     cfg = merge_args(Config.fromfile(args.config), args)
-    runner = Runner.from_cfg(cfg)
+    runner = Runner.from_cfg(prepare_cpu_distributed(cfg))
     return runner.test()
 
 

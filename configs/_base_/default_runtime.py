@@ -8,9 +8,14 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # atomic writes: a job killed while saving never leaves a truncated
+    # checkpoint or last_checkpoint (querypose_mm/engine)
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=10000,
-        max_keep_ckpts=3),
+        type='CheckpointHook',
+        by_epoch=False,
+        interval=10000,
+        max_keep_ckpts=3,
+        backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='PoseVisualizationHook', enable=False))
 custom_hooks = [dict(type='SyncBuffersHook')]

@@ -170,7 +170,11 @@ def test_add_pred_to_datasample_maps_back_to_the_original_image():
 
 @pytest.mark.parametrize('decode_matched_only', [True, False])
 def test_training_step_on_real_images(decode_matched_only):
-    model = tiny_model(decode_matched_only=decode_matched_only).train()
+    overrides = dict(decode_matched_only=decode_matched_only)
+    if decode_matched_only:  # exact only for the light version
+        overrides['keypoint_decoder'] = dict(
+            tiny_head_cfg()['keypoint_decoder'], update_instance_query=False)
+    model = tiny_model(**overrides).train()
     batch = model.data_preprocessor(real_batch(), training=True)
     losses = model.loss(batch['inputs'], batch['data_samples'])
     assert sorted(losses) == sorted(
@@ -253,3 +257,28 @@ def test_bad_head_options_are_clear_errors():
         tiny_model(instance_query_flow='parallel')
     with pytest.raises(ValueError, match='missing'):
         tiny_model(part_groups=[[0, 1, 2]])
+    with pytest.raises(ValueError, match='leaks the matching'):
+        tiny_model(decode_matched_only=True)
+    tiny_model(decode_matched_only=True, instance_query_flow='box_only')
+
+
+def test_fast_inference_decode_topk():
+    model = tiny_model(max_per_img=3).eval()
+    batch = model.data_preprocessor(real_batch(), training=False)
+    feats = model.extract_feat(batch['inputs'])
+    samples = batch['data_samples']
+    head = model.head
+    with torch.no_grad():
+        full = head.predict(feats, samples)
+        same = head.predict(
+            feats, samples, test_cfg=dict(decode_topk=head.num_queries))
+        fast = head.predict(feats, samples, test_cfg=dict(decode_topk=4))
+    for a, b in zip(full, same):
+        np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-5)
+        np.testing.assert_allclose(a.bbox_scores, b.bbox_scores, atol=1e-6)
+    for pred in fast:
+        assert len(pred) == 3
+        assert np.all(pred.bbox_scores > 0)  # only decoded queries ranked
+        assert np.all(np.isfinite(pred.keypoints))
+    with pytest.raises(ValueError, match='decode_topk'):
+        head.predict(feats, samples, test_cfg=dict(decode_topk=2))

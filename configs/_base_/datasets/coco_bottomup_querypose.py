@@ -43,20 +43,29 @@ train_pipeline = [
         ]),
     dict(type='PackPoseInputs'),
 ]
+# mmpose's default meta_keys carry 'category_id', which in bottom-up mode is
+# a per-person list that CocoMetric writes into the result file as one
+# (unhashable) category; mmpose's own bottom-up configs leave it out too.
+val_meta_keys = ('id', 'img_id', 'img_path', 'ori_shape', 'img_shape',
+                 'input_size', 'input_center', 'input_scale', 'flip',
+                 'flip_direction', 'flip_indices', 'raw_ann_info',
+                 'dataset_name', 'crowd_index')
 val_pipeline = [
     dict(type='LoadImage'),
     dict(
         type='RandomShortSideResize',
         scales=test_short_side,
         max_size=max_size),
-    dict(type='PackPoseInputs'),
+    dict(type='PackPoseInputs', meta_keys=val_meta_keys),
 ]
 
 train_dataloader = dict(
     batch_size=2,
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # iteration-based training: mmengine pauses 2 s whenever a finite
+    # sampler restarts
+    sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,

@@ -38,6 +38,9 @@ model = dict(
             iteration='sim',
             spegm=dict(num_convs=6, conv_channels=512)),
         instance_query_flow='serial',
-        decode_matched_only=True,
+        # every query through the keypoint decoder in training, as at
+        # inference (see QueryPoseHead: matched-only decoding leaks the
+        # matching into the next stage's classifier in the serial flow)
+        decode_matched_only=False,
         max_per_img=100),
     test_cfg=dict(flip_test=False))

@@ -2,8 +2,8 @@
 # from scratch (no pretrained weights, nothing downloaded) on a handful of
 # real COCO images in minutes on 2 cores. Same architecture as the paper's
 # (box decoder, SPEGM, SIM, part attention, RLE, Hungarian matching), shrunk:
-# ResNet-18 + FPN at 64 channels, 20 queries, 3 stages, 7 parts of 32 dims,
-# a 2-conv SPEGM stack, short side 320.
+# half-width ResNet-18 + FPN at 64 channels, 12 queries, 3 stages, 7 parts of 32 dims,
+# a 1-conv SPEGM stack, short side 320.
 _base_ = [
     '../../_base_/default_runtime.py',
     '../../_base_/datasets/coco_bottomup_querypose.py',
@@ -11,7 +11,7 @@ _base_ = [
 
 data_root = 'data/coco_mini/'
 channels = 64
-max_iters = 600
+max_iters = 450
 
 model = dict(
     type='BottomupPoseEstimator',
@@ -24,6 +24,10 @@ model = dict(
     backbone=dict(
         type='mmdet.ResNet',
         depth=18,
+        # half-width ResNet-18 (32..256 channels): the convolutions are most
+        # of a CPU training step
+        stem_channels=32,
+        base_channels=32,
         num_stages=4,
         out_indices=(0, 1, 2, 3),
         frozen_stages=-1,
@@ -32,13 +36,13 @@ model = dict(
         style='pytorch'),
     neck=dict(
         type='mmdet.FPN',
-        in_channels=[64, 128, 256, 512],
+        in_channels=[32, 64, 128, 256],
         out_channels=channels,
         num_outs=4),
     head=dict(
         type='QueryPoseHead',
         num_keypoints=17,
-        num_queries=20,
+        num_queries=12,
         num_stages=3,
         in_channels=channels,
         part_dim=32,
@@ -78,9 +82,9 @@ model = dict(
             type='KeypointDecoderStage',
             num_heads=4,
             feedforward_channels=256,
-            spegm=dict(num_convs=2, conv_channels=channels),
+            spegm=dict(num_convs=1, conv_channels=channels),
             dynamic_conv_cfg=dict(feat_channels=16)),
-        max_per_img=20),
+        max_per_img=12),
     test_cfg=dict(flip_test=False))
 
 train_short_sides = [288, 320, 352]
@@ -102,15 +106,25 @@ val_pipeline = [
         type='RandomShortSideResize',
         scales=test_short_side,
         max_size=max_size),
-    dict(type='PackPoseInputs'),
+    # no 'category_id' (see configs/_base_/datasets/coco_bottomup_querypose.py)
+    dict(
+        type='PackPoseInputs',
+        meta_keys=('id', 'img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'input_size', 'input_center', 'input_scale', 'flip',
+                   'flip_direction', 'flip_indices', 'raw_ann_info',
+                   'dataset_name')),
 ]
 # Nine real train2017 images with 36 persons with keypoints (see
 # data/PROVENANCE.md); point data_root / ann_file / data_prefix at any
 # COCO-format folder to use your own.
+# num_workers=0: on 2 cores a loader process only competes with the model
 train_dataloader = dict(
     batch_size=2,
-    num_workers=1,
+    num_workers=0,
     persistent_workers=False,
+    # an endless sampler: mmengine pauses 2 s at every restart of a finite
+    # one, i.e. every 5 iterations on 9 images
+    sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
         data_root=data_root,
         ann_file='annotations/person_keypoints_train2017_quickstart.json',
@@ -118,7 +132,7 @@ train_dataloader = dict(
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,
-    num_workers=1,
+    num_workers=0,
     persistent_workers=False,
     dataset=dict(
         data_root=data_root,

@@ -1,0 +1,120 @@
+"""Every config builds its model and its dataloaders' datasets/pipelines."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose
+
+from conftest import REPO_ROOT
+from mmpose.registry import DATASETS, MODELS
+
+CONFIGS = sorted(
+    glob.glob(osp.join(REPO_ROOT, 'configs', 'querypose', '**', '*.py'),
+              recursive=True))
+PAPER_CONFIGS = [c for c in CONFIGS if '8xb2' in c]
+
+
+def _rel(path):
+    return osp.relpath(path, REPO_ROOT)
+
+
+def test_the_issue_list_of_configs_is_there():
+    names = {osp.basename(c) for c in CONFIGS}
+    for name in [
+            'querypose_r50-fpn_8xb2-1x_coco-800.py',
+            'querypose_r50-fpn_8xb2-2x_coco-800.py',
+            'querypose_r101-fpn_8xb2-2x_coco-800.py',
+            'querypose_hrnet-w32-fpn_8xb2-2x_coco-800.py',
+            'querypose_hrnet-w48-fpn_8xb2-2x_coco-800.py',
+            'querypose_swin-l-fpn_8xb2-2x_coco-800.py',
+            'querypose_hrnet-w48-fpn_8xb2-2x_crowdpose-800.py',
+            'querypose_swin-l-fpn_8xb2-2x_crowdpose-800.py',
+            'querypose_r18-tiny_1xb2-cpu_coco-mini-320.py',
+    ]:
+        assert name in names
+
+
+@pytest.mark.parametrize('config', CONFIGS, ids=_rel)
+def test_model_builds_and_matches_the_dataset(config):
+    cfg = Config.fromfile(config)
+    assert cfg.data_mode == 'bottomup'  # MMPoseInferencer reads it
+    model = MODELS.build(cfg.model)
+    head = model.head
+    num_params = sum(p.numel() for p in model.parameters())
+    assert num_params > 1e6
+    dataset_cfg = cfg.train_dataloader.dataset
+    dataset_cls = DATASETS.get(dataset_cfg.type)
+    from mmpose.datasets.datasets.utils import parse_pose_metainfo
+    meta = parse_pose_metainfo(dataset_cls.METAINFO)
+    assert head.num_keypoints == meta['num_keypoints']
+    # the neck's width is what the head's RoI extractors read
+    assert model.neck.out_channels == head.in_channels
+    del model
+
+
+@pytest.mark.parametrize('config', CONFIGS, ids=_rel)
+def test_dataloader_pipelines_build(config):
+    cfg = Config.fromfile(config)
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset_cfg = cfg[key].dataset.copy()
+        Compose(dataset_cfg.pipeline)
+        # data roots may be absent here: build the dataset, do not load it
+        dataset_cfg.lazy_init = True
+        dataset = DATASETS.build(dataset_cfg)
+        assert dataset.data_mode == 'bottomup'
+    assert cfg.val_evaluator.type == 'CocoMetric'
+    assert cfg.val_evaluator.nms_mode == 'none'
+    assert cfg.val_evaluator.score_mode == 'bbox'
+
+
+@pytest.mark.parametrize('config', PAPER_CONFIGS, ids=_rel)
+def test_paper_hyper_parameters(config):
+    cfg = Config.fromfile(config)
+    optimizer = cfg.optim_wrapper.optimizer
+    assert optimizer.type == 'AdamW'
+    assert optimizer.lr == 2.5e-5 and optimizer.weight_decay == 1e-4
+    assert cfg.optim_wrapper.clip_grad.max_norm == 1.0
+    assert cfg.optim_wrapper.paramwise_cfg.custom_keys[
+        'flow_model'].lr_mult == 10.0
+    # 8 GPUs x 2 images = 16 images per iteration
+    assert cfg.train_dataloader.batch_size * 8 == 16
+    assert cfg.auto_scale_lr.base_batch_size == 16
+    milestones = {
+        140000: [110000, 130000],
+        280000: [220000, 260000]
+    }[cfg.train_cfg.max_iters]
+    step = [s for s in cfg.param_scheduler if s.type == 'MultiStepLR'][0]
+    assert step.milestones == milestones
+    head = cfg.model.head
+    assert (head.num_queries, head.num_stages, head.part_dim) == (100, 6,
+                                                                  128)
+    assert len(head.part_groups) == 7
+    resize = cfg.val_dataloader.dataset.pipeline[1]
+    assert (resize.scales, resize.max_size) == (800, 1333)
+    train_resize = cfg.train_dataloader.dataset.pipeline[3]
+    sides = train_resize.transforms[0][0].scales
+    assert (min(sides), max(sides)) == (480, 800)
+    assert 'RandomCropInstances' in str(train_resize.transforms[1])
+
+
+def test_cpu_config_trains_one_step_on_real_images():
+    config = osp.join(REPO_ROOT, 'configs', 'querypose', 'coco',
+                      'querypose_r18-tiny_1xb2-cpu_coco-mini-320.py')
+    cfg = Config.fromfile(config)
+    dataset_cfg = cfg.train_dataloader.dataset
+    dataset_cfg.data_root = osp.join(REPO_ROOT, dataset_cfg.data_root)
+    dataset = DATASETS.build(dataset_cfg)
+    assert len(dataset) == 9
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    batch = model.data_preprocessor(
+        dict(
+            inputs=[dataset[i]['inputs'] for i in range(2)],
+            data_samples=[dataset[i]['data_samples'] for i in range(2)]),
+        training=True)
+    losses = model(**batch, mode='loss')
+    assert len(losses) == 4 * cfg.model.head.num_stages
+    assert all(torch.isfinite(v) for v in losses.values())

@@ -1,0 +1,156 @@
+"""The command-line tools, run as a user runs them (subprocesses, CPU).
+
+One quick-start smoke run (tools/quickstart.py --quick) is shared: its
+checkpoint is evaluated again by tools/test.py and ``mim test`` and drawn by
+the inferencer demo.
+"""
+import json
+import os
+import os.path as osp
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import COCO_MINI, REPO_ROOT
+
+CPU_CONFIG = osp.join(REPO_ROOT, 'configs', 'querypose', 'coco',
+                      'querypose_r18-tiny_1xb2-cpu_coco-mini-320.py')
+BIN = osp.dirname(sys.executable)
+# two images with 5 persons: the loss halves well within 60 iterations
+QUICK_IMAGES = ['790', '211325']
+QUICK_ITERS = 60
+
+
+def run(cmd, cwd=REPO_ROOT, timeout=600, env=None):
+    full_env = dict(os.environ, OMP_NUM_THREADS='1', **(env or {}))
+    full_env['PATH'] = BIN + os.pathsep + full_env.get('PATH', '')
+    proc = subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout)
+    assert proc.returncode == 0, f'{cmd} failed:\n{proc.stdout[-6000:]}'
+    return proc.stdout
+
+
+@pytest.fixture(scope='module')
+def quickstart(tmp_path_factory):
+    work_dir = tmp_path_factory.mktemp('quickstart')
+    output = run([
+        sys.executable, 'tools/quickstart.py', '--quick', '--iters',
+        str(QUICK_ITERS), '--work-dir',
+        str(work_dir), '--img-ids', *QUICK_IMAGES
+    ])
+    with open(work_dir / 'summary.json') as f:
+        summary = json.load(f)
+    return dict(work_dir=work_dir, output=output, summary=summary)
+
+
+def test_quickstart_quick_loss_falls_by_half(quickstart):
+    summary = quickstart['summary']
+    assert summary['iterations'] == QUICK_ITERS
+    assert len(summary['loss_curve']) == QUICK_ITERS
+    assert summary['loss_last'] <= 0.5 * summary['loss_first'], summary[
+        'loss_curve']
+    ap = summary['metrics']['train_images']['coco/AP']
+    assert 0.0 <= ap <= 1.0
+    pictures = os.listdir(summary['pictures'])
+    assert len(pictures) == len(QUICK_IMAGES)
+    # mmengine's logger output the user follows
+    assert re.search(r'Iter\(train\)\s+\[\s*\d+/60\]', quickstart['output'])
+
+
+def _test_cmd_for_train_images(summary, work_dir):
+    return [
+        '--work-dir',
+        str(work_dir), '--cfg-options',
+        f'test_dataloader.dataset.data_root={COCO_MINI}',
+        f'test_dataloader.dataset.ann_file={summary["train_ann_file"]}',
+        'test_dataloader.dataset.data_prefix.img=train2017/'
+    ]
+
+
+def test_tools_test_reports_the_quickstart_ap(quickstart, tmp_path):
+    summary = quickstart['summary']
+    out = tmp_path / 'preds.pkl'
+    output = run([
+        sys.executable, 'tools/test.py', CPU_CONFIG, summary['checkpoint'],
+        '--out',
+        str(out)
+    ] + _test_cmd_for_train_images(summary, tmp_path / 'test'))
+    ap = float(re.search(r'coco/AP: (\d\.\d+)', output).group(1))
+    assert ap == pytest.approx(
+        summary['metrics']['train_images']['coco/AP'], abs=1e-4)
+    assert out.is_file()
+
+
+def test_mim_train_and_test(quickstart, tmp_path):
+    assert shutil.which('mim', path=BIN), 'openmim is not installed'
+    summary = quickstart['summary']
+    run([
+        osp.join(BIN, 'mim'), 'train', 'mmpose', CPU_CONFIG, '--gpus', '0',
+        '--work-dir',
+        str(tmp_path / 'train'), '--cfg-options', 'train_cfg.max_iters=2',
+        f'train_dataloader.dataset.data_root={COCO_MINI}',
+        f'val_dataloader.dataset.data_root={COCO_MINI}',
+        'train_dataloader.num_workers=0', 'default_hooks.logger.interval=1'
+    ])
+    assert (tmp_path / 'train' / 'iter_2.pth').is_file()
+    output = run([
+        osp.join(BIN, 'mim'), 'test', 'mmpose', CPU_CONFIG, '--gpus', '0',
+        '--checkpoint', summary['checkpoint']
+    ] + _test_cmd_for_train_images(summary, tmp_path / 'test'))
+    ap = float(re.search(r'coco/AP: (\d\.\d+)', output).group(1))
+    assert ap == pytest.approx(
+        summary['metrics']['train_images']['coco/AP'], abs=1e-4)
+
+
+def test_inferencer_demo_draws_and_returns_predictions(quickstart, tmp_path):
+    summary = quickstart['summary']
+    image = osp.join(COCO_MINI, 'val2017', '000000000139.jpg')
+    run([
+        sys.executable, 'demo/querypose_demo.py', image, '--config',
+        CPU_CONFIG, '--checkpoint', summary['checkpoint'], '--out-dir',
+        str(tmp_path), '--max-persons', '5'
+    ])
+    assert (tmp_path / 'visualizations' / '000000000139.jpg').is_file()
+    with open(tmp_path / 'predictions' / '000000000139.json') as f:
+        people = json.load(f)
+    assert 1 <= len(people) <= 5
+    for person in people:
+        assert len(person['keypoints']) == 17
+        assert len(person['keypoint_scores']) == 17
+        assert len(person['bbox'][0]) == 4
+
+
+def test_distributed_training_two_cpu_processes_and_resume(tmp_path):
+    work_dir = tmp_path / 'dist'
+    common = [
+        '--work-dir',
+        str(work_dir), '--cfg-options',
+        f'train_dataloader.dataset.data_root={COCO_MINI}',
+        f'val_dataloader.dataset.data_root={COCO_MINI}',
+        'train_dataloader.num_workers=0', 'default_hooks.logger.interval=1',
+        'default_hooks.checkpoint.interval=2', 'randomness.seed=0'
+    ]
+    env = dict(PYTHON=sys.executable, PORT='29531')
+    output = run(['bash', 'tools/dist_train.sh', CPU_CONFIG, '2'] + common +
+                 ['train_cfg.max_iters=2', 'train_cfg.val_interval=100'],
+                 env=env)
+    assert 'Distributed launcher: pytorch' in output
+    assert re.search(r'world_size: 2', output)
+    assert (work_dir / 'iter_2.pth').is_file()
+    output = run(['bash', 'tools/dist_train.sh', CPU_CONFIG, '2', '--resume'] +
+                 common +
+                 ['train_cfg.max_iters=4', 'train_cfg.val_interval=100'],
+                 env=env)
+    assert 'resumed epoch: 0, iter: 2' in output
+    assert re.search(r'Iter\(train\)\s+\[4/4\]', output)
+    assert not re.search(r'Iter\(train\)\s+\[1/4\]', output)
+    assert (work_dir / 'iter_4.pth').is_file()

@@ -144,7 +144,8 @@ def test_distributed_training_two_cpu_processes_and_resume(tmp_path):
                  ['train_cfg.max_iters=2', 'train_cfg.val_interval=100'],
                  env=env)
     assert 'Distributed launcher: pytorch' in output
-    assert re.search(r'world_size: 2', output)
+    assert 'Distributed training: True' in output
+    assert 'GPU number: 2' in output  # mmengine's name for the world size
     assert (work_dir / 'iter_2.pth').is_file()
     output = run(['bash', 'tools/dist_train.sh', CPU_CONFIG, '2', '--resume'] +
                  common +
@@ -154,3 +155,23 @@ def test_distributed_training_two_cpu_processes_and_resume(tmp_path):
     assert re.search(r'Iter\(train\)\s+\[4/4\]', output)
     assert not re.search(r'Iter\(train\)\s+\[1/4\]', output)
     assert (work_dir / 'iter_4.pth').is_file()
+
+
+def test_benchmark_quick_writes_table_and_breakdown(tmp_path):
+    output = run([
+        sys.executable, 'tools/analysis/benchmark.py', '--quick', '--models',
+        'querypose-tiny', '--runs', '2', '--batch-size', '2', '--out-dir',
+        str(tmp_path)
+    ])
+    with open(tmp_path / 'benchmark.json') as f:
+        result = json.load(f)['results'][0]
+    assert 'error' not in result, result
+    assert 0.5 < result['params_m'] < 50
+    assert result['gmacs'] > 0
+    assert result['latency_ms_p90'] >= result['latency_ms_median'] > 0
+    assert result['throughput_img_s'] > 0 and result['peak_mem_mb'] > 0
+    assert {'backbone', 'FPN', 'SPEGM', 'SIM', 'box decoder (DIIHead)'
+            } <= set(result['breakdown_ms'])
+    assert (tmp_path / 'benchmark.png').is_file()
+    assert (tmp_path / 'benchmark.csv').is_file()
+    assert 'querypose-tiny' in output

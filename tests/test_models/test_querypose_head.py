@@ -282,3 +282,12 @@ def test_fast_inference_decode_topk():
         assert np.all(np.isfinite(pred.keypoints))
     with pytest.raises(ValueError, match='decode_topk'):
         head.predict(feats, samples, test_cfg=dict(decode_topk=2))
+
+
+def test_non_finite_predictions_are_a_clear_error_not_a_matcher_crash():
+    model = tiny_model().train()
+    batch = model.data_preprocessor(real_batch(), training=True)
+    with torch.no_grad():
+        model.head.init_proposal_features.weight[0, 0] = float('nan')
+    with pytest.raises(FloatingPointError, match='stage 0'):
+        model.loss(batch['inputs'], batch['data_samples'])

@@ -492,6 +492,15 @@ class QueryPoseHead(BaseHead):
         matches: List[Tuple[Tensor, Tensor]] = []
 
         def match(stage: int, cls_scores: Tensor, boxes: Tensor) -> Tensor:
+            if not (torch.isfinite(cls_scores).all()
+                    and torch.isfinite(boxes).all()):
+                # scipy's assignment would fail deep inside with 'cost
+                # matrix is infeasible'; say where it comes from instead
+                raise FloatingPointError(
+                    f'stage {stage} of QueryPoseHead predicted non-finite '
+                    'class scores or boxes, so they cannot be matched; the '
+                    'training diverged (lower the lr, keep clip_grad) or '
+                    'the input holds NaN/inf')
             query_inds, gt_inds = [], []
             for i, gt in enumerate(gts):
                 pred = InstanceData(

@@ -4,7 +4,7 @@
         [--iters 600] [--img-ids ID ...] [--quick] [--cfg-options k=v ...]
 
 On a 2-core CPU, offline, it trains the CPU-sized config
-(configs/querypose/coco/querypose_r18-tiny_1xb2-cpu_coco-mini-320.py) from
+(configs/querypose/coco/querypose_r18-tiny_1xb2-cpu_coco-mini-256.py) from
 scratch on the bundled images, then evaluates the last checkpoint with
 mmpose's CocoMetric on the trained images and on the val split (through the
 same path as tools/test.py), draws the predictions of the trained images into
@@ -29,7 +29,7 @@ from dataset_converters.coco_subset import make_coco_subset  # noqa: E402
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_CONFIG = osp.join(
     REPO_ROOT, 'configs/querypose/coco/'
-    'querypose_r18-tiny_1xb2-cpu_coco-mini-320.py')
+    'querypose_r18-tiny_1xb2-cpu_coco-mini-256.py')
 
 
 def parse_args(argv=None):

@@ -31,7 +31,7 @@ def test_the_issue_list_of_configs_is_there():
             'querypose_swin-l-fpn_8xb2-2x_coco-800.py',
             'querypose_hrnet-w48-fpn_8xb2-2x_crowdpose-800.py',
             'querypose_swin-l-fpn_8xb2-2x_crowdpose-800.py',
-            'querypose_r18-tiny_1xb2-cpu_coco-mini-320.py',
+            'querypose_r18-tiny_1xb2-cpu_coco-mini-256.py',
     ]:
         assert name in names
 
@@ -101,7 +101,7 @@ def test_paper_hyper_parameters(config):
 
 def test_cpu_config_trains_one_step_on_real_images():
     config = osp.join(REPO_ROOT, 'configs', 'querypose', 'coco',
-                      'querypose_r18-tiny_1xb2-cpu_coco-mini-320.py')
+                      'querypose_r18-tiny_1xb2-cpu_coco-mini-256.py')
     cfg = Config.fromfile(config)
     dataset_cfg = cfg.train_dataloader.dataset
     dataset_cfg.data_root = osp.join(REPO_ROOT, dataset_cfg.data_root)

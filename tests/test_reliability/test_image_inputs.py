@@ -14,7 +14,7 @@ from conftest import COCO_MINI, REPO_ROOT
 from mmpose.registry import MODELS
 
 CPU_CONFIG = osp.join(REPO_ROOT, 'configs', 'querypose', 'coco',
-                      'querypose_r18-tiny_1xb2-cpu_coco-mini-320.py')
+                      'querypose_r18-tiny_1xb2-cpu_coco-mini-256.py')
 PHOTO = osp.join(COCO_MINI, 'val2017', '000000000139.jpg')  # 640x426
 
 

@@ -13,7 +13,7 @@ import torch
 from conftest import COCO_MINI, REPO_ROOT
 
 CPU_CONFIG = osp.join(REPO_ROOT, 'configs', 'querypose', 'coco',
-                      'querypose_r18-tiny_1xb2-cpu_coco-mini-320.py')
+                      'querypose_r18-tiny_1xb2-cpu_coco-mini-256.py')
 MAX_ITERS = 6
 
 

@@ -17,7 +17,7 @@ import pytest
 from conftest import COCO_MINI, REPO_ROOT
 
 CPU_CONFIG = osp.join(REPO_ROOT, 'configs', 'querypose', 'coco',
-                      'querypose_r18-tiny_1xb2-cpu_coco-mini-320.py')
+                      'querypose_r18-tiny_1xb2-cpu_coco-mini-256.py')
 BIN = osp.dirname(sys.executable)
 # two images with 5 persons: the loss halves well within 60 iterations
 QUICK_IMAGES = ['790', '211325']

@@ -71,7 +71,7 @@ MODELS = {
      'QueryPose HRNet-W48-FPN (ours)'),
     'querypose-tiny':
     (lambda: osp.join(REPO_ROOT, 'configs/querypose/coco/'
-                      'querypose_r18-tiny_1xb2-cpu_coco-mini-320.py'),
+                      'querypose_r18-tiny_1xb2-cpu_coco-mini-256.py'),
      'QueryPose CPU quick-start model'),
     'edpose-r50':
     (lambda: _mmpose_config(

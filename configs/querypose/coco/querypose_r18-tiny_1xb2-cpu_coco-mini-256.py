@@ -3,7 +3,8 @@
 # real COCO images in minutes on 2 cores. Same architecture as the paper's
 # (box decoder, SPEGM, SIM, part attention, RLE, Hungarian matching), shrunk:
 # half-width ResNet-18 + FPN at 64 channels, 12 queries, 3 stages, 7 parts of 32 dims,
-# a 1-conv SPEGM stack, short side 320; lr 5e-4 (coordinate heads x10).
+# a 1-conv SPEGM stack, short side 256 (no flip); lr 5e-4 (coordinate heads
+# x10).
 _base_ = [
     '../../_base_/default_runtime.py',
     '../../_base_/datasets/coco_bottomup_querypose.py',
@@ -11,7 +12,7 @@ _base_ = [
 
 data_root = 'data/coco_mini/'
 channels = 64
-max_iters = 450
+max_iters = 720
 
 model = dict(
     type='BottomupPoseEstimator',
@@ -87,13 +88,15 @@ model = dict(
         max_per_img=12),
     test_cfg=dict(flip_test=False))
 
-train_short_sides = [288, 320, 352]
-test_short_side = 320
-max_size = 533
+# The quick start is an overfit of 9 images: one scale and no flip let it
+# memorise them within the time (measured: AP 0.000 after 450 iterations
+# with flip and short sides 288-352, AP 0.582 after 900 at 256 without).
+train_short_sides = [256]
+test_short_side = 256
+max_size = 427
 train_pipeline = [
     dict(type='LoadImage'),
     dict(type='FilterCrowdInstances'),
-    dict(type='RandomFlip', direction='horizontal', prob=0.5),
     dict(
         type='RandomShortSideResize',
         scales=train_short_sides,

@@ -136,10 +136,10 @@ def _strip_pretrained(cfg) -> None:
     def walk(node):
         if isinstance(node, dict):
             init_cfg = node.get('init_cfg')
-            if isinstance(init_cfg, dict) and init_cfg.get('type') in (
-                    'Pretrained', 'PretrainedInit') or (
-                        isinstance(init_cfg, dict) and
-                        'Pretrained' in str(init_cfg.get('type'))):
+            # 'Pretrained' as a string, or mmengine's PretrainedInit class in
+            # new-style (lazy) configs
+            if isinstance(init_cfg, dict) and 'Pretrained' in str(
+                    init_cfg.get('type')):
                 node['init_cfg'] = None
             for value in node.values():
                 walk(value)

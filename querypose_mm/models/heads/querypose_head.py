@@ -385,8 +385,8 @@ class QueryPoseHead(BaseHead):
         stage, run the keypoint decoder only on the ``decode_topk`` queries
         with the highest class score of that stage. A query left out of a
         stage keeps its part queries (and, in the full version, its Q_I) of
-        the last stage that decoded it, so this is an approximation; the
-        speed-up and AP change are measured in the README.
+        the last stage that decoded it, so this is an approximation whose
+        speed-up and AP change have not been measured yet.
         """
         if test_cfg.get('flip_test', False):
             raise ValueError('QueryPoseHead does not implement flip test; '

@@ -69,8 +69,11 @@ def build_cfg(args) -> Config:
     cfg.train_cfg = dict(by_epoch=False, max_iters=iters, val_interval=iters)
     for scheduler in cfg.param_scheduler:
         if scheduler.type == 'MultiStepLR':
+            # keep the config's milestones at the same fraction of the run
+            scheduler.milestones = [
+                int(iters * m / scheduler.end) for m in scheduler.milestones
+            ]
             scheduler.end = iters
-            scheduler.milestones = [int(iters * 0.8)]
         if scheduler.type == 'LinearLR':
             scheduler.end = min(scheduler.end, max(iters // 4, 1))
     cfg.default_hooks.checkpoint.interval = iters

@@ -10,7 +10,8 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from querypose_mm.engine import prepare_cpu_distributed
+from querypose_mm.engine import (find_resumable_checkpoint,
+                                 prepare_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -65,12 +66,6 @@ def merge_args(cfg: Config, args) -> Config:
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = args.resume
     if args.no_validate:
         cfg.val_cfg = None
         cfg.val_dataloader = None
@@ -79,6 +74,13 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.auto_scale_lr.enable = True
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if args.resume == 'auto':
+        cfg.resume = True
+        # None (nothing saved yet) makes mmengine start afresh
+        cfg.load_from = find_resumable_checkpoint(cfg.work_dir)
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
     return cfg
 
 

@@ -4,7 +4,7 @@ from mmengine.dataset import Compose
 
 import querypose_mm  # noqa: F401
 from mmpose.datasets import CocoDataset
-from querypose_mm.datasets.transforms import (FilterCrowdInstances,
+from querypose_mm.datasets.transforms import (FilterInstances,
                                               RandomCropInstances,
                                               RandomShortSideResize)
 
@@ -41,12 +41,12 @@ def _per_instance_lengths(results):
     return {k: len(results[k]) for k in keys if k in results}
 
 
-def test_filter_crowd_keeps_fields_aligned(dataset):
+def test_filter_drops_crowds_keeps_fields_aligned(dataset):
     results = _load(dataset, 129648)  # 14 annotations, crowd among them
     assert 1 in results['iscrowd']
     n_crowd = int(np.sum(results['iscrowd']))
     n = len(results['bbox'])
-    results = FilterCrowdInstances()(results)
+    results = FilterInstances()(results)
     assert set(_per_instance_lengths(results).values()) == {n - n_crowd}
     assert 1 not in results['iscrowd']
 
@@ -78,7 +78,7 @@ def test_short_side_resize_and_exact_way_back(dataset, short, max_size):
 def test_crop_then_resize_maps_back_and_masks_outside_keypoints(dataset):
     np.random.seed(3)
     results = _load(dataset, 538113)
-    results = FilterCrowdInstances()(results)
+    results = FilterInstances()(results)
     ids_before = list(results['id'])
     original = dict(zip(ids_before, results['keypoints'].copy()))
     pipeline = Compose([

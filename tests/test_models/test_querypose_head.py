@@ -291,3 +291,25 @@ def test_non_finite_predictions_are_a_clear_error_not_a_matcher_crash():
         model.head.init_proposal_features.weight[0, 0] = float('nan')
     with pytest.raises(FloatingPointError, match='stage 0'):
         model.loss(batch['inputs'], batch['data_samples'])
+
+
+def test_uninitialised_proposal_boxes_are_a_clear_error():
+    """nn.Embedding's N(0, 1) init gives negative box sizes before
+    init_weights(); mmcv's CPU RoIAlign would fail on an internal assert."""
+    model = tiny_model().eval()
+    batch = model.data_preprocessor(real_batch((0, )), training=False)
+    with torch.no_grad():
+        model.head.init_proposal_bboxes.weight[3, 2] = -0.1
+        with pytest.raises(ValueError, match='init_weights'):
+            model.predict(batch['inputs'], batch['data_samples'])
+
+
+def test_non_finite_ground_truth_is_a_clear_error_not_a_matcher_crash():
+    model = tiny_model().train()
+    batch = model.data_preprocessor(real_batch(), training=True)
+    sample = batch['data_samples'][1]
+    keypoints = np.array(sample.gt_instances.keypoints, copy=True)
+    keypoints[0, 3, 0] = np.inf
+    sample.gt_instances.keypoints = keypoints
+    with pytest.raises(ValueError, match='non-finite'):
+        model.loss(batch['inputs'], batch['data_samples'])

@@ -15,8 +15,9 @@ test_short_side = 800
 max_size = 1333
 
 train_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='FilterCrowdInstances'),
+    # skip_broken=True: log and skip an unreadable image instead of stopping
+    dict(type='LoadImageOrSkip', skip_broken=False),
+    dict(type='FilterInstances'),
     # before any resize: mmpose's RandomFlip reads (h, w) from img_shape only
     # while no input_size is set
     dict(type='RandomFlip', direction='horizontal', prob=0.5),

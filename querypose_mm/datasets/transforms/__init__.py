@@ -1,7 +1,8 @@
-from .instance_transforms import (FilterCrowdInstances, RandomCropInstances,
+from .instance_transforms import (FilterInstances, RandomCropInstances,
                                   RandomShortSideResize, select_instances)
+from .loading import LoadImageOrSkip
 
 __all__ = [
-    'FilterCrowdInstances', 'RandomCropInstances', 'RandomShortSideResize',
-    'select_instances'
+    'FilterInstances', 'LoadImageOrSkip', 'RandomCropInstances',
+    'RandomShortSideResize', 'select_instances'
 ]

@@ -62,20 +62,69 @@ def _update_input_frame(results: Dict, scale: np.ndarray,
 
 
 @TRANSFORMS.register_module()
-class FilterCrowdInstances(BaseTransform):
-    """Drop ``iscrowd`` regions, which are not persons to detect.
+class FilterInstances(BaseTransform):
+    """Drop what is not a person to learn from; refuse what is not a number.
 
-    COCO marks crowds with ``iscrowd=1`` and no keypoints; a set-prediction
-    model would otherwise be trained to box them as people. Persons with no
-    labelled keypoint are kept: they supervise the boxes and carry zero
-    keypoint weight.
+    - ``iscrowd`` regions: COCO marks crowds with ``iscrowd=1`` and no
+      keypoints; a set-prediction model would otherwise be trained to box
+      them as people.
+    - Boxes thinner than ``min_box_size``: mmpose clips COCO boxes to the
+      image, so a box wholly outside the image arrives as a zero-area box on
+      the border, which no prediction should be trained to match.
+
+    Persons with no labelled keypoint are kept: they supervise the boxes and
+    carry zero keypoint weight. An image may end with no person at all; the
+    head then trains every query as background.
+
+    Args:
+        drop_crowd (bool): Drop ``iscrowd`` regions. Defaults to True.
+        min_box_size (float): Smallest width and height of a kept box, in
+            pixels. Defaults to 1.
+
+    Raises:
+        ValueError: If a box or a keypoint holds NaN or inf; the message
+            names the image and the annotation id.
     """
 
+    def __init__(self,
+                 drop_crowd: bool = True,
+                 min_box_size: float = 1.0) -> None:
+        self.drop_crowd = drop_crowd
+        self.min_box_size = min_box_size
+
     def transform(self, results: Dict) -> Dict:
-        iscrowd = results.get('iscrowd')
-        if iscrowd is None or len(iscrowd) == 0:
+        bbox = results.get('bbox')
+        if bbox is None or len(bbox) == 0:
             return results
-        return select_instances(results, np.asarray(iscrowd) == 0)
+        bbox = np.asarray(bbox, dtype=np.float64).reshape(-1, 4)
+        self._check_finite(results, 'bbox', bbox.reshape(len(bbox), -1))
+        if results.get('keypoints') is not None:
+            keypoints = np.asarray(results['keypoints'], dtype=np.float64)
+            self._check_finite(results, 'keypoints',
+                               keypoints.reshape(len(keypoints), -1))
+        wh = bbox[:, 2:] - bbox[:, :2]
+        keep = (wh >= self.min_box_size).all(-1)
+        iscrowd = results.get('iscrowd')
+        if self.drop_crowd and iscrowd is not None and len(iscrowd):
+            keep &= np.asarray(iscrowd) == 0
+        return select_instances(results, keep)
+
+    @staticmethod
+    def _check_finite(results: Dict, key: str, values: np.ndarray) -> None:
+        bad = ~np.isfinite(values).all(-1)
+        if bad.any():
+            ids = results.get('id')
+            which = (f'annotation id {np.asarray(ids)[bad].tolist()}'
+                     if ids is not None and len(ids) == len(bad) else
+                     f'person index {np.flatnonzero(bad).tolist()}')
+            raise ValueError(
+                f'{results.get("img_path", "an image")}: {which} has a '
+                f'non-finite "{key}" (NaN or inf); fix or remove that '
+                'annotation in the annotation file')
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(drop_crowd={self.drop_crowd}, '
+                f'min_box_size={self.min_box_size})')
 
 
 @TRANSFORMS.register_module()

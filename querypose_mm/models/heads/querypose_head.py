@@ -258,6 +258,14 @@ class QueryPoseHead(BaseHead):
         """
         self._check_feats(feats)
         batch_size, num_queries = img_whwh.size(0), self.num_queries
+        proposal_wh = self.init_proposal_bboxes.weight[:, 2:]
+        if not (proposal_wh > 0).all():
+            # mmcv's CPU RoIAlign would stop on an internal assert instead
+            raise ValueError(
+                'QueryPoseHead.init_proposal_bboxes has non-positive (or '
+                'NaN) widths/heights: call model.init_weights() after '
+                'building the model (mmengine\'s Runner does), or load a '
+                'trained checkpoint')
         boxes = bbox_cxcywh_to_xyxy(self.init_proposal_bboxes.weight)
         boxes = boxes[None] * img_whwh[:, None]
         instance_queries = self.init_proposal_features.weight[None].expand(
@@ -455,6 +463,15 @@ class QueryPoseHead(BaseHead):
                     f'person but QueryPoseHead.num_keypoints is '
                     f'{self.num_keypoints}; set model.head.num_keypoints '
                     '(and part_groups) to match the dataset')
+            if n and not (np.isfinite(np.asarray(gt.bboxes)).all()
+                          and np.isfinite(np.asarray(gt.keypoints)).all()):
+                # the matcher's costs would be NaN and scipy's assignment
+                # would fail with 'invalid numeric entries'
+                raise ValueError(
+                    f'{sample.metainfo.get("img_path", "a sample")} has a '
+                    'non-finite (NaN/inf) ground-truth box or keypoint; '
+                    'fix the annotation, or add FilterInstances to the train '
+                    'pipeline, which names the annotation id')
             gts.append(
                 InstanceData(
                     bboxes=torch.as_tensor(

@@ -2,6 +2,7 @@ import math
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from mmpose.models.losses import RLELoss
@@ -50,14 +51,23 @@ class QueryPoseRLELoss(RLELoss):
             Tensor: Scalar loss.
         """
         n, k = target.shape[:2]
-        sigma = sigma_logits.sigmoid()
-        error = (pred - target) / (sigma + 1e-9)
-        log_phi = self.flow_model.log_prob(error.reshape(-1, 2)).reshape(
-            n, k, 1)
-        nf_loss = torch.log(sigma) - log_phi
-        loss_q = torch.log(sigma * math.sqrt(2 * math.pi)) + torch.abs(
-            pred - target) / (math.sqrt(2) * sigma + 1e-9)
-        loss = (nf_loss + loss_q) * target_weight[..., None]
+        # In float32 whatever the autocast state: in fp16 the 1e-9 below is
+        # 0, sigmoid underflows to 0 below a logit of about -17 and the
+        # flow's linears overflow on large errors (inf, then NaN).
+        with torch.autocast(device_type=pred.device.type, enabled=False):
+            pred, target = pred.float(), target.float()
+            sigma_logits = sigma_logits.float()
+            sigma = sigma_logits.sigmoid()
+            # log σ = logsigmoid: finite even where σ rounds to 0
+            log_sigma = F.logsigmoid(sigma_logits)
+            residual = pred - target
+            error = residual / (sigma + 1e-9)
+            log_phi = self.flow_model.log_prob(error.reshape(-1, 2)).reshape(
+                n, k, 1)
+            nf_loss = log_sigma - log_phi
+            loss_q = log_sigma + 0.5 * math.log(2 * math.pi) + torch.abs(
+                residual) / (math.sqrt(2) * sigma + 1e-9)
+            loss = (nf_loss + loss_q) * target_weight.float()[..., None]
         if avg_factor is None:
             avg_factor = max(n * k, 1)
         return self.loss_weight * loss.sum() / avg_factor

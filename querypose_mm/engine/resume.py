@@ -1,0 +1,54 @@
+"""Find the checkpoint to resume from, surviving a kill at any moment."""
+import glob
+import os.path as osp
+import zipfile
+from typing import Optional
+
+from mmengine.logging import print_log
+
+
+def is_complete_checkpoint(path: str) -> bool:
+    """Whether ``path`` is a whole ``torch.save`` file.
+
+    torch writes a zip archive whose central directory comes last, so a
+    truncated file fails this check without reading the tensors.
+    """
+    return osp.isfile(path) and zipfile.is_zipfile(path)
+
+
+def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint ``--resume`` should continue from, or None.
+
+    mmengine's ``find_latest_checkpoint`` trusts ``<work_dir>/last_checkpoint``,
+    which its ``CheckpointHook`` rewrites in place with ``open(..., 'w')``
+    after every save: a job killed at that moment leaves it empty, and one
+    that points at a file removed or truncated since leaves ``--resume``
+    failing. This reads that pointer first and, when it does not name a
+    complete checkpoint, falls back to the newest complete ``*.pth`` of the
+    work dir.
+
+    Args:
+        work_dir (str): The training run's work dir.
+
+    Returns:
+        str | None: Path of the checkpoint, None if the dir holds none.
+    """
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    named = None
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            named = f.read().strip()
+        if named and is_complete_checkpoint(named):
+            return named
+    candidates = sorted(
+        (p for p in glob.glob(osp.join(work_dir, '*.pth'))
+         if is_complete_checkpoint(p)),
+        key=osp.getmtime)
+    if named is not None:
+        print_log(
+            f'{pointer} names {named!r}, which is not a complete '
+            'checkpoint; resuming from '
+            f'{candidates[-1] if candidates else "nothing (a fresh start)"}',
+            logger='current',
+            level=30)
+    return candidates[-1] if candidates else None

@@ -63,3 +63,20 @@ def tiny_head_cfg(**overrides):
             dynamic_conv_cfg=dict(feat_channels=16)))
     cfg.update(overrides)
     return cfg
+
+
+def finite_training_step(model, samples):
+    """One forward/backward on ``samples``; asserts that every loss term and
+    every gradient is finite, and returns the losses."""
+    import torch
+    from mmengine.dataset import pseudo_collate
+    model.zero_grad()
+    batch = model.data_preprocessor(pseudo_collate(samples), training=True)
+    losses = model.loss(batch['inputs'], batch['data_samples'])
+    for name, value in losses.items():
+        assert torch.isfinite(value), name
+    sum(losses.values()).backward()
+    for name, param in model.named_parameters():
+        if param.grad is not None:
+            assert torch.isfinite(param.grad).all(), name
+    return losses

@@ -40,10 +40,9 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
             named = f.read().strip()
         if named and is_complete_checkpoint(named):
             return named
-    candidates = sorted(
-        (p for p in glob.glob(osp.join(work_dir, '*.pth'))
-         if is_complete_checkpoint(p)),
-        key=osp.getmtime)
+    candidates = sorted((p for p in glob.glob(osp.join(work_dir, '*.pth'))
+                         if is_complete_checkpoint(p)),
+                        key=osp.getmtime)
     if named is not None:
         print_log(
             f'{pointer} names {named!r}, which is not a complete '

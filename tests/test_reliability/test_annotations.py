@@ -11,7 +11,7 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 
-from conftest import COCO_MINI, REPO_ROOT
+from conftest import COCO_MINI, REPO_ROOT, finite_training_step
 from mmpose.datasets import CocoDataset
 from mmpose.evaluation import CocoMetric
 from mmpose.registry import MODELS
@@ -39,8 +39,10 @@ def _edited_annotations():
     with open(SOURCE_ANN) as f:
         source = json.load(f)
     images = {im['id']: im for im in source['images']}
-    many = [copy.deepcopy(a) for a in source['annotations']
-            if a['image_id'] == MANY]
+    many = [
+        copy.deepcopy(a) for a in source['annotations']
+        if a['image_id'] == MANY
+    ]
     partly_out, wholly_out, kpts_out, no_kpts = many
     x, y, w, h = partly_out['bbox']
     partly_out['bbox'] = [-40.0, y, w + 80.0 + x + 40.0, h]  # both sides
@@ -50,18 +52,23 @@ def _edited_annotations():
     kpts_out['keypoints'] = kpts.flatten().tolist()
     no_kpts['keypoints'] = [0] * 51
     no_kpts['num_keypoints'] = 0
-    degenerate = dict(copy.deepcopy(no_kpts), id=999000001,
-                      bbox=[100.0, 100.0, 0.0, 40.0])
-    crowd = [copy.deepcopy(a) for a in source['annotations']
-             if a['image_id'] == CROWD and a['iscrowd']]
+    degenerate = dict(
+        copy.deepcopy(no_kpts), id=999000001, bbox=[100.0, 100.0, 0.0, 40.0])
+    crowd = [
+        copy.deepcopy(a) for a in source['annotations']
+        if a['image_id'] == CROWD and a['iscrowd']
+    ]
     assert len(crowd) == 1
     return dict(
         images=[images[MANY], images[CROWD], images[EMPTY]],
         annotations=many + [degenerate] + crowd,
         categories=source['categories'],
-        ids=dict(partly_out=partly_out['id'], wholly_out=wholly_out['id'],
-                 kpts_out=kpts_out['id'], no_kpts=no_kpts['id'],
-                 degenerate=degenerate['id']))
+        ids=dict(
+            partly_out=partly_out['id'],
+            wholly_out=wholly_out['id'],
+            kpts_out=kpts_out['id'],
+            no_kpts=no_kpts['id'],
+            degenerate=degenerate['id']))
 
 
 @pytest.fixture(scope='module')
@@ -83,8 +90,9 @@ def _dataset(ann_file, pipeline, test_mode=False):
 
 
 def _sample(dataset, img_id):
-    index = next(i for i in range(len(dataset))
-                 if dataset.get_data_info(i)['img_id'] == img_id)
+    index = next(
+        i for i in range(len(dataset))
+        if dataset.get_data_info(i)['img_id'] == img_id)
     return dataset[index]
 
 
@@ -97,26 +105,14 @@ def model():
     return model.train()
 
 
-def _train_step(model, samples):
-    """Every loss term and every gradient, of one step on ``samples``."""
-    model.zero_grad()
-    batch = model.data_preprocessor(pseudo_collate(samples), training=True)
-    losses = model.loss(batch['inputs'], batch['data_samples'])
-    for name, value in losses.items():
-        assert torch.isfinite(value), name
-    sum(losses.values()).backward()
-    for name, param in model.named_parameters():
-        if param.grad is not None:
-            assert torch.isfinite(param.grad).all(), name
-    return losses
-
-
 def test_what_cannot_be_learned_from_is_dropped(odd_coco):
     ann_file, ids = odd_coco
     dataset = _dataset(ann_file, TRAIN_PIPELINE)
     # mmpose keeps no image without annotations in training
-    assert EMPTY not in {dataset.get_data_info(i)['img_id']
-                         for i in range(len(dataset))}
+    assert EMPTY not in {
+        dataset.get_data_info(i)['img_id']
+        for i in range(len(dataset))
+    }
     many = _sample(dataset, MANY)['data_samples']
     boxes = many.gt_instances.bboxes
     # wholly outside (zero area once clipped) and zero-width are gone
@@ -145,7 +141,7 @@ def test_training_steps_on_odd_batches_are_finite(odd_coco, model):
 
     model.head.loss_keypoint.forward = spy
     try:
-        losses = _train_step(model, [many, crowd_only])
+        losses = finite_training_step(model, [many, crowd_only])
     finally:
         del model.head.loss_keypoint.forward
     assert all(v.item() != 0 for k, v in losses.items() if 'kpt' not in k)
@@ -159,7 +155,7 @@ def test_training_steps_on_odd_batches_are_finite(odd_coco, model):
     assert visible.sum() > 0 and masked_visible > 0
 
     # a batch without a single person: every query is background
-    losses = _train_step(model, [crowd_only, crowd_only])
+    losses = finite_training_step(model, [crowd_only, crowd_only])
     assert losses['s0.loss_cls'].item() > 0
     for name in ('loss_bbox', 'loss_iou', 'loss_kpt'):
         assert losses[f's0.{name}'].item() == 0
@@ -174,7 +170,7 @@ def test_zero_area_boxes_do_not_break_a_step(odd_coco, model):
     many = _sample(_dataset(ann_file, pipeline), MANY)
     boxes = many['data_samples'].gt_instances.bboxes
     assert ((boxes[:, 2:] - boxes[:, :2]) <= 0).any(-1).sum() == 2
-    _train_step(model, [many, many])
+    finite_training_step(model, [many, many])
 
 
 def test_crop_that_cuts_a_person_to_zero_width_drops_it():
@@ -189,8 +185,7 @@ def test_crop_that_cuts_a_person_to_zero_width_drops_it():
     crop._draw_window = lambda h, w: (10, 0, 190, 100)  # starts at x=10
     out = crop(copy.deepcopy(results))
     assert out['id'] == [2]
-    keep_degenerate = RandomCropInstances(crop_size=(50, 200),
-                                          min_box_size=0)
+    keep_degenerate = RandomCropInstances(crop_size=(50, 200), min_box_size=0)
     keep_degenerate._draw_window = crop._draw_window
     out = keep_degenerate(copy.deepcopy(results))
     assert out['id'] == [1, 2] and out['bbox'][0, 2] == 0
@@ -213,8 +208,8 @@ def test_evaluation_with_empty_and_crowd_only_images(odd_coco, model):
     false positives) and do not break CocoMetric."""
     ann_file, _ = odd_coco
     cfg = Config.fromfile(CPU_CONFIG)
-    dataset = _dataset(ann_file, cfg.val_dataloader.dataset.pipeline,
-                       test_mode=True)
+    dataset = _dataset(
+        ann_file, cfg.val_dataloader.dataset.pipeline, test_mode=True)
     assert {dataset.get_data_info(i)['img_id']
             for i in range(len(dataset))} == {MANY, CROWD, EMPTY}
     metric = CocoMetric(ann_file=None, score_mode='bbox', nms_mode='none')

@@ -29,14 +29,15 @@ def folder_with_broken_images(tmp_path):
         annotations += [
             dict(a, id=a['id'] * 10 + new_id, image_id=new_id) for a in anns
         ]
-    shutil.copy(
-        osp.join(COCO_MINI, 'train2017', good['file_name']), tmp_path)
+    shutil.copy(osp.join(COCO_MINI, 'train2017', good['file_name']), tmp_path)
     (tmp_path / 'caption.jpg').write_text('a caption, not a picture\n')
     ann_file = tmp_path / 'ann.json'
     ann_file.write_text(
         json.dumps(
-            dict(images=images, annotations=annotations,
-                 categories=source['categories'])))
+            dict(
+                images=images,
+                annotations=annotations,
+                categories=source['categories'])))
     return tmp_path
 
 
@@ -54,8 +55,9 @@ def _dataset(folder, skip_broken):
 
 
 def _index(dataset, img_id):
-    return next(i for i in range(len(dataset))
-                if dataset.get_data_info(i)['img_id'] == img_id)
+    return next(
+        i for i in range(len(dataset))
+        if dataset.get_data_info(i)['img_id'] == img_id)
 
 
 @pytest.mark.parametrize('img_id,name', [(1, 'missing.jpg'),

@@ -10,9 +10,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mmengine.config import Config
-from mmengine.dataset import pseudo_collate
 
-from conftest import COCO_MINI, REPO_ROOT
+from conftest import COCO_MINI, REPO_ROOT, finite_training_step
 from mmpose.datasets import CocoDataset
 from mmpose.registry import MODELS
 
@@ -125,13 +124,4 @@ def test_odd_annotations_through_pipeline_and_one_step(persons, seed):
             assert (boxes[:, 1::2] >= -1e-3).all()
             assert (boxes[:, 0::2] <= w + 1e-3).all()
             assert (boxes[:, 1::2] <= h + 1e-3).all()
-    model = _get_model()
-    model.zero_grad()
-    batch = model.data_preprocessor(pseudo_collate(samples), training=True)
-    losses = model.loss(batch['inputs'], batch['data_samples'])
-    for name, value in losses.items():
-        assert torch.isfinite(value), name
-    sum(losses.values()).backward()
-    for name, param in model.named_parameters():
-        if param.grad is not None:
-            assert torch.isfinite(param.grad).all(), name
+    finite_training_step(_get_model(), samples)

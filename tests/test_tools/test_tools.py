@@ -175,3 +175,23 @@ def test_benchmark_quick_writes_table_and_breakdown(tmp_path):
     assert (tmp_path / 'benchmark.png').is_file()
     assert (tmp_path / 'benchmark.csv').is_file()
     assert 'querypose-tiny' in output
+
+
+@pytest.mark.parametrize('peer', ['edpose-r50', 'dekr-hrnet-w32'])
+def test_benchmark_builds_and_runs_mmposes_peers(peer):
+    """ED-Pose's new-style config without its missing mmpose.configs base,
+    DEKR at its padding; one real image through each test_step."""
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis'))
+    try:
+        import benchmark
+    finally:
+        sys.path.pop(0)
+    import torch
+    model, _ = benchmark.build_model(peer, 'cpu')
+    assert type(model).__name__ == 'BottomupPoseEstimator'
+    # ED-Pose selects 900 queries among the encoder tokens: not below ~256
+    samples = benchmark.load_inputs(short_side=256, max_size=427, count=1)
+    with torch.no_grad():
+        out = model.test_step(benchmark._batch(samples))[0]
+    keypoints = out.pred_instances.keypoints
+    assert keypoints.ndim == 3 and keypoints.shape[1:] == (17, 2)

@@ -65,8 +65,9 @@ class QueryPoseRLELoss(RLELoss):
             log_phi = self.flow_model.log_prob(error.reshape(-1, 2)).reshape(
                 n, k, 1)
             nf_loss = log_sigma - log_phi
-            loss_q = log_sigma + 0.5 * math.log(2 * math.pi) + torch.abs(
-                residual) / (math.sqrt(2) * sigma + 1e-9)
+            log_norm = 0.5 * math.log(2 * math.pi)
+            loss_q = log_sigma + log_norm + residual.abs() / (
+                math.sqrt(2) * sigma + 1e-9)
             loss = (nf_loss + loss_q) * target_weight.float()[..., None]
         if avg_factor is None:
             avg_factor = max(n * k, 1)

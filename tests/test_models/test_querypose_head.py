@@ -260,6 +260,10 @@ def test_bad_head_options_are_clear_errors():
     with pytest.raises(ValueError, match='leaks the matching'):
         tiny_model(decode_matched_only=True)
     tiny_model(decode_matched_only=True, instance_query_flow='box_only')
+    cfg = tiny_head_cfg()
+    cfg['keypoint_decoder'] = dict(cfg['keypoint_decoder'], roi_size=7)
+    with pytest.raises(ValueError, match='keypoint_decoder.roi_size'):
+        tiny_model(keypoint_decoder=cfg['keypoint_decoder'])
 
 
 def test_fast_inference_decode_topk():

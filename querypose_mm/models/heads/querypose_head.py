@@ -203,6 +203,13 @@ class QueryPoseHead(BaseHead):
         self.pose_roi_extractor = MMDET_MODELS.build(
             mmdet_cfg(pose_roi_extractor))
         self.num_box_levels = len(self.box_roi_extractor.featmap_strides)
+        pose_roi_size = self.pose_roi_extractor.roi_layers[0].output_size
+        decoder_roi_size = keypoint_decoder.get('roi_size', 14)
+        if tuple(pose_roi_size) != (decoder_roi_size, decoder_roi_size):
+            raise ValueError(
+                'pose_roi_extractor.roi_layer.output_size '
+                f'({pose_roi_size}) must match keypoint_decoder.roi_size '
+                f'({decoder_roi_size}): set both to the same side')
         kpt_cfg = dict(keypoint_decoder)
         kpt_cfg.update(
             part_groups=[list(g) for g in part_groups],

@@ -288,6 +288,50 @@ def test_fast_inference_decode_topk():
         head.predict(feats, samples, test_cfg=dict(decode_topk=2))
 
 
+@pytest.mark.parametrize(
+    'flow, update_instance_query', [('serial', False), ('box_only', True)],
+    ids=['light-version', 'box-only-flow'])
+def test_decode_topk_is_exact_when_keypoints_do_not_feed_the_box_path(
+        flow, update_instance_query):
+    keypoint_decoder = dict(
+        tiny_head_cfg()['keypoint_decoder'],
+        update_instance_query=update_instance_query)
+    model = tiny_model(
+        max_per_img=3,
+        instance_query_flow=flow,
+        keypoint_decoder=keypoint_decoder).eval()
+    batch = model.data_preprocessor(real_batch(), training=False)
+    feats = model.extract_feat(batch['inputs'])
+    samples = batch['data_samples']
+    head = model.head
+    assert not head.keypoints_feed_box_decoders
+    passes = []
+    run_stages = head.run_stages
+    head.run_stages = lambda *args: passes.append(1) or run_stages(*args)
+
+    def separate_scores(module, args, outputs):
+        cls_scores = torch.full_like(outputs[0], -10.0)
+        cls_scores[:, :4] = 10.0
+        return (cls_scores, *outputs[1:])
+
+    # random weights: near-equal class scores, queries left out could
+    # outrank the kept ones and are decoded in a third pass; well separated
+    # final scores: two passes (box decoders only, then 4 queries per image)
+    for separate, expected_passes in ((False, 3), (True, 2)):
+        if separate:
+            head.box_decoders[-1].register_forward_hook(separate_scores)
+        with torch.no_grad():
+            full = head.predict(feats, samples)
+            passes.clear()
+            fast = head.predict(feats, samples, test_cfg=dict(decode_topk=4))
+        assert len(passes) == expected_passes
+        for a, b in zip(full, fast):
+            np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-5)
+            np.testing.assert_allclose(a.bboxes, b.bboxes, atol=1e-5)
+            np.testing.assert_allclose(
+                a.bbox_scores, b.bbox_scores, atol=1e-6)
+
+
 def test_non_finite_predictions_are_a_clear_error_not_a_matcher_crash():
     model = tiny_model().train()
     batch = model.data_preprocessor(real_batch(), training=True)

@@ -332,6 +332,25 @@ def test_decode_topk_is_exact_when_keypoints_do_not_feed_the_box_path(
                 a.bbox_scores, b.bbox_scores, atol=1e-6)
 
 
+def test_channels_last_model_gives_the_same_stages():
+    model = tiny_model().eval()
+    batch = model.data_preprocessor(real_batch(), training=False)
+    img_whwh = model.head._img_whwh(batch['data_samples'], 'cpu')
+    with torch.no_grad():
+        expected = model.head.run_stages(
+            model.extract_feat(batch['inputs']), img_whwh)
+        model.to(memory_format=torch.channels_last)
+        feats = model.extract_feat(batch['inputs'])
+        assert not feats[0].is_contiguous()
+        got = model.head.run_stages(feats, img_whwh)
+    for stage_expected, stage_got in zip(expected, got):
+        for key in ('cls_scores', 'coords', 'sigma_logits'):
+            torch.testing.assert_close(
+                stage_got[key], stage_expected[key], atol=1e-3, rtol=1e-3)
+        torch.testing.assert_close(
+            stage_got['boxes'], stage_expected['boxes'], atol=0.05, rtol=0)
+
+
 def test_non_finite_predictions_are_a_clear_error_not_a_matcher_crash():
     model = tiny_model().train()
     batch = model.data_preprocessor(real_batch(), training=True)

@@ -160,7 +160,8 @@ def test_distributed_training_two_cpu_processes_and_resume(tmp_path):
 def test_benchmark_quick_writes_table_and_breakdown(tmp_path):
     output = run([
         sys.executable, 'tools/analysis/benchmark.py', '--quick', '--models',
-        'querypose-tiny', '--runs', '2', '--batch-size', '2', '--out-dir',
+        'querypose-tiny', '--runs', '2', '--batch-size', '2', '--train-step',
+        '--out-dir',
         str(tmp_path)
     ])
     with open(tmp_path / 'benchmark.json') as f:
@@ -172,6 +173,12 @@ def test_benchmark_quick_writes_table_and_breakdown(tmp_path):
     assert result['throughput_img_s'] > 0 and result['peak_mem_mb'] > 0
     assert {'backbone', 'FPN', 'SPEGM', 'SIM', 'box decoder (DIIHead)'
             } <= set(result['breakdown_ms'])
+    fp32, amp = result['train_step']
+    assert fp32['amp'] == 'off'
+    assert fp32['iter_s_median'] > 0 and fp32['peak_mem_mb'] > 0
+    # mmengine's AmpOptimWrapper refuses the CPU: reported, not crashed
+    assert amp['amp'] == 'bfloat16' and 'gpu' in amp['error']
+    assert 'not supported' in output
     assert (tmp_path / 'benchmark.png').is_file()
     assert (tmp_path / 'benchmark.csv').is_file()
     assert 'querypose-tiny' in output

@@ -2,7 +2,7 @@
 
     python tools/analysis/benchmark.py [--models querypose-r50 edpose-r50 ...]
         [--short-side 800] [--max-size 1333] [--runs 10] [--warmup 2]
-        [--batch-size 2] [--device cpu|cuda] [--train-step] [--quick]
+        [--batch-size 2] [--device cpu|cuda] [--train-step] [--channels-last] [--quick]
         [--out-dir work_dirs/benchmark]
 
 Every model is built from its config with random weights (nothing is
@@ -115,6 +115,10 @@ def parse_args(argv=None):
         type=int,
         default=None,
         help='torch CPU threads (default: torch\'s own choice)')
+    parser.add_argument(
+        '--channels-last',
+        action='store_true',
+        help='convert every model to channels-last memory format')
     parser.add_argument(
         '--train-step',
         action='store_true',
@@ -368,7 +372,6 @@ def time_test_steps(model, batch, device, runs, warmup) -> List[float]:
 def train_step_benchmark(name, args) -> List[dict]:
     """QueryPose training iterations at batch 2, with and without autocast."""
     import torch
-    from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
 
     from mmpose.datasets import CocoDataset
@@ -393,17 +396,14 @@ def train_step_benchmark(name, args) -> List[dict]:
     amp_dtype = torch.float16 if args.device.startswith(
         'cuda') else torch.bfloat16
     for use_amp in (False, True):
-        optim_cfg = dict(Config.to_dict(cfg.optim_wrapper))
+        label = str(amp_dtype).replace('torch.', '') if use_amp else 'off'
+        optim_cfg = cfg.optim_wrapper.to_dict()
         if use_amp:
             optim_cfg.update(type='AmpOptimWrapper', dtype=amp_dtype)
-            if not args.device.startswith('cuda'):
-                optim_cfg['loss_scale'] = 1.0
         try:
             optim_wrapper = build_optim_wrapper(model, optim_cfg)
-        except Exception as error:  # e.g. AMP unsupported on this device
-            results.append(
-                dict(amp=str(amp_dtype) if use_amp else 'off',
-                     error=str(error)))
+        except Exception as error:  # mmengine's AMP refuses the CPU
+            results.append(dict(amp=label, error=str(error)))
             continue
         if args.device.startswith('cuda'):
             torch.cuda.reset_peak_memory_stats()
@@ -417,7 +417,7 @@ def train_step_benchmark(name, args) -> List[dict]:
                 times.append(time.perf_counter() - start)
         results.append(
             dict(
-                amp=str(amp_dtype).replace('torch.', '') if use_amp else 'off',
+                amp=label,
                 iter_s_median=float(np.median(times)),
                 peak_mem_mb=_peak_memory_mb(args.device)))
     return results
@@ -436,6 +436,8 @@ def measure_one(name: str, args) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     model, _ = build_model(name, args.device)
+    if args.channels_last:
+        model.to(memory_format=torch.channels_last)
     samples = load_inputs(args.short_side, args.max_size,
                           max(args.batch_size, 1))
     single = _batch(samples[:1])
@@ -464,7 +466,8 @@ def measure_one(name: str, args) -> dict:
         torch.cuda.get_device_name(),
         torch=torch.__version__,
         mmcv=mmcv.__version__,
-        threads=torch.get_num_threads())
+        threads=torch.get_num_threads(),
+        channels_last=args.channels_last)
     if name.startswith('querypose'):
         result['breakdown_ms'] = module_breakdown(model, single, args.device,
                                                   max(args.runs // 2, 1))
@@ -492,6 +495,8 @@ def run_in_subprocess(name: str, args, out_dir: str) -> dict:
         cmd += ['--threads', str(args.threads)]
     if args.train_step:
         cmd.append('--train-step')
+    if args.channels_last:
+        cmd.append('--channels-last')
     proc = subprocess.run(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
@@ -598,6 +603,7 @@ def main(argv=None):
         runs=args.runs,
         warmup=args.warmup,
         batch_size=args.batch_size,
+        channels_last=args.channels_last,
         macs_counter='torch.utils.flop_counter.FlopCounterMode (MACs)',
         note='random weights: NMS/grouping time of DEKR and RTMO is not '
         'representative of trained models')
@@ -607,7 +613,7 @@ def main(argv=None):
     fields = [
         'model', 'params_m', 'gmacs', 'latency_ms_median', 'latency_ms_p90',
         'throughput_img_s', 'throughput_batch', 'peak_mem_mb', 'input_hw',
-        'device', 'torch', 'mmcv', 'threads', 'error'
+        'device', 'torch', 'mmcv', 'threads', 'channels_last', 'error'
     ]
     with open(osp.join(out_dir, 'benchmark.csv.partial'), 'w') as f:
         writer = csv.DictWriter(f, fields, extrasaction='ignore')
@@ -620,7 +626,8 @@ def main(argv=None):
     table = format_table(results)
     print(f"\n{meta['date']}, {meta['machine']}, input short side "
           f"{args.short_side} (max {args.max_size}), {args.runs} runs after "
-          f"{args.warmup} warm-up\n")
+          f"{args.warmup} warm-up"
+          f"{', channels-last' if args.channels_last else ''}\n")
     print(table)
     print(f"\nNote: {meta['note']}.\nWritten: {out_dir}/benchmark."
           '{json,csv,png}')

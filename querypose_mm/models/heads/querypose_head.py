@@ -264,6 +264,9 @@ class QueryPoseHead(BaseHead):
             to.
         """
         self._check_feats(feats)
+        # mmcv 2.1's RoIAlign reads its input as NCHW-contiguous whatever its
+        # strides: channels-last maps would give silently wrong RoIs
+        feats = [feat.contiguous() for feat in feats]
         batch_size, num_queries = img_whwh.size(0), self.num_queries
         proposal_wh = self.init_proposal_bboxes.weight[:, 2:]
         if not (proposal_wh > 0).all():

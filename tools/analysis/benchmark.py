@@ -2,8 +2,8 @@
 
     python tools/analysis/benchmark.py [--models querypose-r50 edpose-r50 ...]
         [--short-side 800] [--max-size 1333] [--runs 10] [--warmup 2]
-        [--batch-size 2] [--device cpu|cuda] [--train-step] [--channels-last] [--quick]
-        [--out-dir work_dirs/benchmark]
+        [--batch-size 2] [--device cpu|cuda] [--train-step] [--channels-last]
+        [--quick] [--out-dir work_dirs/benchmark]
 
 Every model is built from its config with random weights (nothing is
 downloaded; pretrained ``init_cfg`` is dropped) and measured in a fresh

@@ -199,7 +199,8 @@ class QueryPoseHead(BaseHead):
         self.init_proposal_features = nn.Embedding(num_queries, in_channels)
         self.init_part_queries = nn.Embedding(self.num_parts, part_dim)
 
-        self.box_roi_extractor = MMDET_MODELS.build(mmdet_cfg(box_roi_extractor))
+        self.box_roi_extractor = MMDET_MODELS.build(
+            mmdet_cfg(box_roi_extractor))
         self.pose_roi_extractor = MMDET_MODELS.build(
             mmdet_cfg(pose_roi_extractor))
         self.num_box_levels = len(self.box_roi_extractor.featmap_strides)
@@ -524,7 +525,7 @@ class QueryPoseHead(BaseHead):
     # training
     # ------------------------------------------------------------------
     def _gt_instances(self, batch_data_samples, device) -> List[InstanceData]:
-        """Ground truth as tensors: boxes, labels (0), keypoints, visibility."""
+        """Ground truth as tensors: boxes, labels (0), keypoints, visible."""
         gts = []
         for sample in batch_data_samples:
             gt = sample.gt_instances

@@ -46,6 +46,13 @@ def keypoints_from_box_frame(coords: Tensor, boxes: Tensor) -> Tensor:
     return (coords + 0.5) * wh + xy1
 
 
+def keypoint_scores_from_sigma(sigma_logits: Tensor) -> Tensor:
+    """Keypoint confidence ``mean over x, y of 1 - sigma``, (n, K), from the
+    RLE sigma logits (n, K, 2); the pose score is ``sigmoid(cls)`` times its
+    mean over K, hence never above the class probability."""
+    return (1 - sigma_logits.sigmoid()).mean(-1)
+
+
 @MODELS.register_module()
 class QueryPoseHead(BaseHead):
     """QueryPose: sparse multi-person pose regression (NeurIPS 2022).
@@ -425,8 +432,8 @@ class QueryPoseHead(BaseHead):
         last = self.run_stages(feats, img_whwh, lambda *_: decoded)[-1]
 
         pose_scores = final_prob.new_full(final_prob.shape, -1.0)
-        pose_scores.view(-1)[decoded] = final_prob.view(-1)[decoded] * (
-            1 - last['sigma_logits'].sigmoid()).mean((1, 2)).to(
+        pose_scores.view(-1)[decoded] = final_prob.view(-1)[decoded] * \
+            keypoint_scores_from_sigma(last['sigma_logits']).mean(-1).to(
                 final_prob.dtype)
         kept_lowest = pose_scores.topk(max_per_img, dim=1).values[:, -1:]
         could_rank = final_prob > kept_lowest
@@ -496,8 +503,8 @@ class QueryPoseHead(BaseHead):
         decoded = last['decoded']
         # queries whose keypoints were not decoded rank below every other
         keypoint_scores = cls_prob.new_zeros(batch_size * num_queries, k)
-        keypoint_scores[decoded] = (
-            1 - last['sigma_logits'].sigmoid()).mean(-1).to(cls_prob.dtype)
+        keypoint_scores[decoded] = keypoint_scores_from_sigma(
+            last['sigma_logits']).to(cls_prob.dtype)
         keypoint_scores = keypoint_scores.view(batch_size, num_queries, k)
         pose_scores = cls_prob * keypoint_scores.mean(-1)
         if decoded.numel() < batch_size * num_queries:

@@ -6,7 +6,6 @@ requirements would try to build chumpy, which fails.
 """
 import os.path as osp
 import re
-
 from setuptools import find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))

@@ -3,14 +3,15 @@
     python tools/quickstart.py [--work-dir work_dirs/quickstart]
         [--iters 600] [--img-ids ID ...] [--quick] [--cfg-options k=v ...]
 
-On a 2-core CPU, offline, it trains the CPU-sized config
-(configs/querypose/coco/querypose_r18-tiny_1xb2-cpu_coco-mini-256.py) from
-scratch on the bundled images, then evaluates the last checkpoint with
-mmpose's CocoMetric on the trained images and on the val split (through the
-same path as tools/test.py), draws the predictions of the trained images into
-``<work-dir>/test_train/<time>/vis/``, and writes ``<work-dir>/summary.json`` (loss curve, AP,
-wall times). ``--img-ids`` trains on a subset of the training annotation file;
-``--quick`` is a smoke run for tests (few iterations, no val split).
+On a 2-core CPU, offline, it trains the CPU-sized config (configs/querypose/
+coco/querypose_r18-tiny-cpu_1xb2-1.2k_coco-mini-256x427.py) from scratch on
+the bundled images, then evaluates the last checkpoint with mmpose's
+CocoMetric on the trained images and on the val split (through the same path
+as tools/test.py), draws the predictions of the trained images into
+``<work-dir>/test_train/<time>/vis/``, and writes
+``<work-dir>/summary.json`` (loss curve, AP, wall times). ``--img-ids``
+trains on a subset of the training annotation file; ``--quick`` is a smoke
+run for tests (few iterations, no val split).
 """
 import argparse
 import glob
@@ -29,7 +30,7 @@ from dataset_converters.coco_subset import make_coco_subset  # noqa: E402
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_CONFIG = osp.join(
     REPO_ROOT, 'configs/querypose/coco/'
-    'querypose_r18-tiny_1xb2-cpu_coco-mini-256.py')
+    'querypose_r18-tiny-cpu_1xb2-1.2k_coco-mini-256x427.py')
 
 
 def parse_args(argv=None):
@@ -90,7 +91,10 @@ def build_cfg(args) -> Config:
     return cfg
 
 
-def evaluate(cfg: Config, checkpoint: str, dataset: dict, name: str,
+def evaluate(cfg: Config,
+             checkpoint: str,
+             dataset: dict,
+             name: str,
              show_dir: str = None) -> dict:
     """tools/test.py's path: a fresh Runner that loads the checkpoint."""
     test_cfg = cfg.copy()
@@ -144,8 +148,10 @@ def main(argv=None):
         loss_last=sum(losses[-window:]) / window,
         loss_curve=losses,
         metrics={
-            split: {k: float(v)
-                    for k, v in values.items()}
+            split: {
+                k: float(v)
+                for k, v in values.items()
+            }
             for split, values in metrics.items()
         },
         checkpoint=checkpoint,
@@ -154,10 +160,9 @@ def main(argv=None):
             glob.glob(osp.join(cfg.work_dir, 'test_train', '*', 'vis')))[-1])
     with open(osp.join(cfg.work_dir, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=1)
-    print(
-        f"\nquick start: {summary['iterations']} iterations in "
-        f"{summary['train_seconds']:.0f} s, loss {summary['loss_first']:.2f}"
-        f" -> {summary['loss_last']:.2f}")
+    print(f"\nquick start: {summary['iterations']} iterations in "
+          f"{summary['train_seconds']:.0f} s, loss {summary['loss_first']:.2f}"
+          f" -> {summary['loss_last']:.2f}")
     for split, values in summary['metrics'].items():
         print(f"  {split}: AP {values.get('coco/AP', float('nan')):.3f}  "
               f"AP50 {values.get('coco/AP .5', float('nan')):.3f}")

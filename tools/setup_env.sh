@@ -198,7 +198,7 @@ fi
 pip_install -q --force-reinstall --no-deps "${xtcoco_wheels[0]}"
 "$py" -c 'from xtcocotools.cocoeval import COCOeval'
 
-step "test tools (requirements/tests.txt)"
+step "test and lint tools (requirements/tests.txt)"
 pip_pinned -q -r "$repo_root/requirements/tests.txt"
 
 step "querypose_mm (editable)"

@@ -19,7 +19,8 @@ def is_complete_checkpoint(path: str) -> bool:
 def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
     """The checkpoint ``--resume`` should continue from, or None.
 
-    mmengine's ``find_latest_checkpoint`` trusts ``<work_dir>/last_checkpoint``,
+    mmengine's ``find_latest_checkpoint`` trusts
+    ``<work_dir>/last_checkpoint``,
     which its ``CheckpointHook`` rewrites in place with ``open(..., 'w')``
     after every save: a job killed at that moment leaves it empty, and one
     that points at a file removed or truncated since leaves ``--resume``

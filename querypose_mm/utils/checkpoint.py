@@ -64,9 +64,8 @@ def _numpy_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
     dtypes = getattr(np, 'dtypes', None)  # numpy >= 1.25
     if dtypes is not None:
         safe.extend(
-            getattr(dtypes, name) for name in dir(dtypes)
-            if name.endswith('DType') and isinstance(
-                getattr(dtypes, name), type))
+            getattr(dtypes, name) for name in dir(dtypes) if
+            name.endswith('DType') and isinstance(getattr(dtypes, name), type))
     return safe
 
 
@@ -78,9 +77,8 @@ def register_checkpoint_safe_globals() -> None:
     ``tools/test.py --checkpoint``, ``--resume`` and the Inferencer load
     checkpoints without ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``.
     """
-    torch.serialization.add_safe_globals(
-        _numpy_globals() + [
-            HistoryBuffer,
-            (history_buffer_statistic, 'builtins.getattr'),
-            (history_buffer_statistic, '__builtin__.getattr'),
-        ])
+    torch.serialization.add_safe_globals(_numpy_globals() + [
+        HistoryBuffer,
+        (history_buffer_statistic, 'builtins.getattr'),
+        (history_buffer_statistic, '__builtin__.getattr'),
+    ])

@@ -32,8 +32,9 @@ def check_dependency_versions(installed: Mapping[str, str]) -> None:
         version = installed[name]
         if not digit_version(low) <= digit_version(version) < digit_version(
                 high):
-            problems.append(f'{name}=={version} is installed, but querypose_mm '
-                            f'needs {name}>={low},<{high}')
+            problems.append(
+                f'{name}=={version} is installed, but querypose_mm '
+                f'needs {name}>={low},<{high}')
     if problems:
         raise ImportError('; '.join(problems) +
                           '. Run `bash tools/setup_env.sh` from the '
@@ -55,6 +56,7 @@ def check_installed_stack() -> None:
         'mmcv': mmcv.__version__
     })
     import mmdet
+
     import mmpose
     check_dependency_versions({
         'mmdet': mmdet.__version__,

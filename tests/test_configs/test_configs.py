@@ -11,27 +11,29 @@ from conftest import REPO_ROOT
 from mmpose.registry import DATASETS, MODELS
 
 CONFIGS = sorted(
-    glob.glob(osp.join(REPO_ROOT, 'configs', 'querypose', '**', '*.py'),
-              recursive=True))
-PAPER_CONFIGS = [c for c in CONFIGS if '8xb2' in c]
+    glob.glob(
+        osp.join(REPO_ROOT, 'configs', 'querypose', '**', '*.py'),
+        recursive=True))
+PAPER_CONFIGS = [c for c in CONFIGS if '8xb2' in c and 'ablations' not in c]
+ABLATION_CONFIGS = [c for c in CONFIGS if 'ablations' in c]
 
 
 def _rel(path):
     return osp.relpath(path, REPO_ROOT)
 
 
-def test_the_issue_list_of_configs_is_there():
+def test_a_config_for_every_backbone_and_dataset_of_the_paper():
     names = {osp.basename(c) for c in CONFIGS}
     for name in [
-            'querypose_r50-fpn_8xb2-1x_coco-800.py',
-            'querypose_r50-fpn_8xb2-2x_coco-800.py',
-            'querypose_r101-fpn_8xb2-2x_coco-800.py',
-            'querypose_hrnet-w32-fpn_8xb2-2x_coco-800.py',
-            'querypose_hrnet-w48-fpn_8xb2-2x_coco-800.py',
-            'querypose_swin-l-fpn_8xb2-2x_coco-800.py',
-            'querypose_hrnet-w48-fpn_8xb2-2x_crowdpose-800.py',
-            'querypose_swin-l-fpn_8xb2-2x_crowdpose-800.py',
-            'querypose_r18-tiny_1xb2-cpu_coco-mini-256.py',
+            'querypose_r50-fpn_8xb2-140k_coco-800x1333.py',
+            'querypose_r50-fpn_8xb2-280k_coco-800x1333.py',
+            'querypose_r101-fpn_8xb2-280k_coco-800x1333.py',
+            'querypose_hrnet-w32-fpn_8xb2-280k_coco-800x1333.py',
+            'querypose_hrnet-w48-fpn_8xb2-280k_coco-800x1333.py',
+            'querypose_swin-l-fpn_8xb2-280k_coco-800x1333.py',
+            'querypose_hrnet-w48-fpn_8xb2-280k_crowdpose-800x1333.py',
+            'querypose_swin-l-fpn_8xb2-280k_crowdpose-800x1333.py',
+            'querypose_r18-tiny-cpu_1xb2-1.2k_coco-mini-256x427.py',
     ]:
         assert name in names
 
@@ -88,8 +90,7 @@ def test_paper_hyper_parameters(config):
     step = [s for s in cfg.param_scheduler if s.type == 'MultiStepLR'][0]
     assert step.milestones == milestones
     head = cfg.model.head
-    assert (head.num_queries, head.num_stages, head.part_dim) == (100, 6,
-                                                                  128)
+    assert (head.num_queries, head.num_stages, head.part_dim) == (100, 6, 128)
     assert len(head.part_groups) == 7
     resize = cfg.val_dataloader.dataset.pipeline[1]
     assert (resize.scales, resize.max_size) == (800, 1333)
@@ -101,7 +102,7 @@ def test_paper_hyper_parameters(config):
 
 def test_cpu_config_trains_one_step_on_real_images():
     config = osp.join(REPO_ROOT, 'configs', 'querypose', 'coco',
-                      'querypose_r18-tiny_1xb2-cpu_coco-mini-256.py')
+                      'querypose_r18-tiny-cpu_1xb2-1.2k_coco-mini-256x427.py')
     cfg = Config.fromfile(config)
     dataset_cfg = cfg.train_dataloader.dataset
     dataset_cfg.data_root = osp.join(REPO_ROOT, dataset_cfg.data_root)
@@ -118,3 +119,18 @@ def test_cpu_config_trains_one_step_on_real_images():
     losses = model(**batch, mode='loss')
     assert len(losses) == 4 * cfg.model.head.num_stages
     assert all(torch.isfinite(v) for v in losses.values())
+
+
+@pytest.mark.parametrize('config', ABLATION_CONFIGS, ids=_rel)
+def test_ablation_configs_change_only_the_model_of_the_140k_config(config):
+    base = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'querypose', 'coco',
+                 'querypose_r50-fpn_8xb2-140k_coco-800x1333.py'))
+    cfg = Config.fromfile(config)
+    with open(config) as f:
+        header = f.readline()
+    assert header.startswith('# Table') or 'light version' in header
+    assert cfg.model.head != base.model.head
+    for key in ('train_cfg', 'optim_wrapper', 'param_scheduler',
+                'train_dataloader', 'val_evaluator'):
+        assert cfg[key] == base[key], key

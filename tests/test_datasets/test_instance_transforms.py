@@ -3,12 +3,11 @@ import pytest
 from mmengine.dataset import Compose
 
 import querypose_mm  # noqa: F401
+from conftest import COCO_MINI
 from mmpose.datasets import CocoDataset
 from querypose_mm.datasets.transforms import (FilterInstances,
                                               RandomCropInstances,
                                               RandomShortSideResize)
-
-from conftest import COCO_MINI
 
 
 @pytest.fixture(scope='module')
@@ -22,8 +21,9 @@ def dataset():
 
 
 def _load(dataset, img_id):
-    index = next(i for i in range(len(dataset))
-                 if dataset.get_data_info(i)['img_id'] == img_id)
+    index = next(
+        i for i in range(len(dataset))
+        if dataset.get_data_info(i)['img_id'] == img_id)
     results = dataset.get_data_info(index)
     return Compose([dict(type='LoadImage')])(results)
 
@@ -52,7 +52,7 @@ def test_filter_drops_crowds_keeps_fields_aligned(dataset):
 
 
 @pytest.mark.parametrize('short,max_size', [(800, 1333), (480, 1333),
-                                             (800, 900)])
+                                            (800, 900)])
 def test_short_side_resize_and_exact_way_back(dataset, short, max_size):
     results = _load(dataset, 433998)
     h, w = results['img'].shape[:2]
@@ -67,10 +67,10 @@ def test_short_side_resize_and_exact_way_back(dataset, short, max_size):
     else:
         assert max(new_h, new_w) == max_size
     scale = np.array([new_w / w, new_h / h])
-    np.testing.assert_allclose(results['keypoints'], original * scale,
-                               rtol=1e-5)
-    np.testing.assert_allclose(results['bbox'], boxes * np.tile(scale, 2),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        results['keypoints'], original * scale, rtol=1e-5)
+    np.testing.assert_allclose(
+        results['bbox'], boxes * np.tile(scale, 2), rtol=1e-5)
     np.testing.assert_allclose(
         _to_original(results['keypoints'], results), original, atol=1e-3)
 
@@ -96,8 +96,7 @@ def test_crop_then_resize_maps_back_and_masks_outside_keypoints(dataset):
     assert (boxes[:, 1::2] >= 0).all() and (boxes[:, 1::2] <= h + 1e-3).all()
     assert ((boxes[:, 2:] - boxes[:, :2]) >= 1).all()
     for kpts, vis, ann_id in zip(results['keypoints'],
-                                 results['keypoints_visible'],
-                                 results['id']):
+                                 results['keypoints_visible'], results['id']):
         np.testing.assert_allclose(
             _to_original(kpts, results), original[ann_id], atol=1e-2)
         inside = ((kpts >= 0) & (kpts <= [w, h])).all(-1)
@@ -121,8 +120,7 @@ def test_horizontal_flip_before_resize_on_non_square_image(dataset):
     assert h != w
     keypoints = results['keypoints'].copy()
     boxes = results['bbox'].copy()
-    flip = Compose([dict(type='RandomFlip', prob=1.0,
-                         direction='horizontal')])
+    flip = Compose([dict(type='RandomFlip', prob=1.0, direction='horizontal')])
     flipped = flip(dict(results))
     flip_indices = results['flip_indices']
     np.testing.assert_allclose(flipped['keypoints'][:, flip_indices, 0],

@@ -118,9 +118,17 @@ def test_xtcocoapi_fixtures_through_coco_metric(dataset, dataset_cls,
     evaluator.process(samples)
     metrics = evaluator.evaluate(len(samples))
     names = {
-        'AP50': 'AP .5', 'AP75': 'AP .75', 'AP_M': 'AP (M)', 'AP_L': 'AP (L)',
-        'AR50': 'AR .5', 'AR75': 'AR .75', 'AR_M': 'AR (M)', 'AR_L': 'AR (L)',
-        'AP_easy': 'AP(E)', 'AP_medium': 'AP(M)', 'AP_hard': 'AP(H)'
+        'AP50': 'AP .5',
+        'AP75': 'AP .75',
+        'AP_M': 'AP (M)',
+        'AP_L': 'AP (L)',
+        'AR50': 'AR .5',
+        'AR75': 'AR .75',
+        'AR_M': 'AR (M)',
+        'AR_L': 'AR (L)',
+        'AP_easy': 'AP(E)',
+        'AP_medium': 'AP(M)',
+        'AP_hard': 'AP(H)'
     }
     prefix = metric_args.get('prefix', 'coco')
     for name, value in zip(expected['stats_names'], expected['stats']):

@@ -2,29 +2,35 @@ import pytest
 import torch
 import torch.nn as nn
 
-from querypose_mm.models.layers import (COCO_PARTS_7, KeypointDecoderStage,
-                                        PartwiseLinear, check_part_groups)
+from mmpose.registry import MODELS
+from querypose_mm.models.layers import PartwiseLinear
+from querypose_mm.models.utils import (COCO_PARTS_5, COCO_PARTS_7,
+                                       COCO_PARTS_13, COCO_PARTS_17,
+                                       check_part_groups)
+from querypose_mm.testing import get_quickstart_head_cfg
 
 # Fig. 4 of the paper on COCO-17 keypoints.
 SCHEMES = {
-    'a17': [[k] for k in range(17)],
-    'b13': [[0, 1, 2, 3, 4]] + [[k] for k in range(5, 17)],
+    'a17': COCO_PARTS_17,
+    'b13': COCO_PARTS_13,
     'c7': COCO_PARTS_7,
-    'd5': [[0, 1, 2, 3, 4], [5, 7, 9], [6, 8, 10],
-           [11, 13, 15], [12, 14, 16]],
+    'd5': COCO_PARTS_5,
 }
 
 
 def _stage(**kwargs):
-    cfg = dict(
+    """The quick-start keypoint decoder at 32 channels, 16-dim parts and
+    a 14x14 RoI (the head fills these in)."""
+    cfg = get_quickstart_head_cfg()['keypoint_decoder']
+    cfg.update(
+        part_groups=COCO_PARTS_7,
+        num_keypoints=17,
         in_channels=32,
         part_dim=16,
-        num_heads=2,
-        feedforward_channels=32,
-        spegm=dict(num_convs=1, conv_channels=32),
-        dynamic_conv_cfg=dict(feat_channels=8))
+        roi_size=14,
+        conv_channels=32)
     cfg.update(kwargs)
-    stage = KeypointDecoderStage(**cfg)
+    stage = MODELS.build(cfg)
     stage.init_weights()
     return stage
 
@@ -84,6 +90,28 @@ def test_iteration_modes_and_part_dims(iteration):
             torch.randn(2, 7, part_dim))
         assert out['part_queries'].shape == (2, 7, part_dim)
         assert torch.isfinite(out['coords']).all()
+
+
+def test_the_conv_stack_of_the_paper_model_and_its_count():
+    stage = _stage(in_channels=256, num_convs=6, conv_channels=512)
+    convs = [m for m in stage.conv_stack if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels)
+            for c in convs] == [(256, 512)] + [(512, 512)] * 4 + [(512, 256)]
+    # 11.8 M per stage (DESIGN §3)
+    assert sum(p.numel() for p in stage.conv_stack.parameters()) == (
+        256 * 512 * 9 + 512) + 4 * (512 * 512 * 9 + 512) + (512 * 256 * 9 +
+                                                            256) == 11799296
+
+
+def test_spegm_reads_the_conv_stack_output():
+    torch.manual_seed(0)
+    stage = _stage().eval()
+    rois = torch.randn(2, 32, 14, 14)
+    seen = []
+    stage.spegm.register_forward_pre_hook(
+        lambda module, args: seen.append(args[0]))
+    stage(rois, torch.randn(2, 32), torch.randn(2, 7, 16))
+    torch.testing.assert_close(seen[0], stage.conv_stack(rois))
 
 
 @pytest.mark.parametrize('parts,message', [

@@ -34,10 +34,11 @@ def test_value_equals_official_formula():
             error = (pred[i, j] - target[i, j]) / (sigma + 1e-9)
             log_p = loss_fn.flow_model.log_prob(error[None])[0]
             for d in range(2):
-                term = (math.log(sigma[d]) - log_p +
-                        math.log(sigma[d] * math.sqrt(2 * math.pi)) +
-                        abs(target[i, j, d] - pred[i, j, d]) /
-                        (math.sqrt(2) * sigma[d]))
+                term = (
+                    math.log(sigma[d]) - log_p +
+                    math.log(sigma[d] * math.sqrt(2 * math.pi)) +
+                    abs(target[i, j, d] - pred[i, j, d]) /
+                    (math.sqrt(2) * sigma[d]))
                 total += float(term) * float(weight[i, j])
     assert abs(loss.item() - total / (num_gt * k)) < 1e-5
 
@@ -50,7 +51,8 @@ def test_flow_term_is_mmposes():
     mmpose_nf.flow_model.load_state_dict(ours.flow_model.state_dict())
     sigma = sigma_logits.sigmoid()
     q_term = (torch.log(sigma * math.sqrt(2 * math.pi)) +
-              (pred - target).abs() / (math.sqrt(2) * sigma)) * weight[..., None]
+              (pred - target).abs() /
+              (math.sqrt(2) * sigma)) * weight[..., None]
     expected = mmpose_nf(pred, sigma_logits, target,
                          weight[..., None]) + q_term.sum()
     loss = ours(pred, sigma_logits, target, weight, avg_factor=1.0)
@@ -83,8 +85,8 @@ def test_extreme_inputs_stay_finite_under_autocast(dtype):
     logits_shift = torch.tensor([0.0, -200.0, 200.0, -60.0])[:, None, None]
     target = torch.zeros(4, 4, 2)
     weight = torch.ones(4, 4)
-    with torch.autocast('cpu', dtype=dtype or torch.float32,
-                        enabled=dtype is not None):
+    with torch.autocast(
+            'cpu', dtype=dtype or torch.float32, enabled=dtype is not None):
         out = head(features).view(4, 4, 2, 2)
         pred = out[..., 0] * scale.to(out.dtype)
         sigma_logits = out[..., 1] + logits_shift.to(out.dtype)

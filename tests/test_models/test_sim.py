@@ -38,8 +38,8 @@ def test_ablation_modes():
     torch.testing.assert_close(
         concat(queries, embeddings),
         concat.fuse(torch.cat([embeddings, queries], -1)))
-    assert sum(p.numel() for p in SelectiveIteration(8, 'sum').parameters()
-               ) == 0
+    assert sum(p.numel()
+               for p in SelectiveIteration(8, 'sum').parameters()) == 0
 
 
 def test_unknown_mode_is_a_clear_error():

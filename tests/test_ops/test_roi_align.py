@@ -4,8 +4,7 @@ from mmcv.ops import RoIAlign
 
 
 def _feature(fn):
-    ys, xs = torch.meshgrid(
-        torch.arange(4.), torch.arange(4.), indexing='ij')
+    ys, xs = torch.meshgrid(torch.arange(4.), torch.arange(4.), indexing='ij')
     return fn(xs, ys)[None, None]
 
 
@@ -43,7 +42,8 @@ def test_spatial_scale_and_batch_index():
         _feature(lambda x, y: torch.zeros_like(x)),
         _feature(lambda x, y: x + 4 * y)
     ])
-    rois = torch.tensor([[1., 1., 1., 5., 5.]])  # feature box (0.5,0.5)-(2.5,2.5)
+    rois = torch.tensor([[1., 1., 1., 5.,
+                          5.]])  # feature box (0.5,0.5)-(2.5,2.5)
     out = RoIAlign((1, 1), spatial_scale=0.5, sampling_ratio=2,
                    aligned=True)(feat, rois)
     assert abs(out.item() - 5.0) < 1e-6  # mean x = 1, mean y = 1

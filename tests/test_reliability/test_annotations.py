@@ -11,15 +11,15 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 
-from conftest import COCO_MINI, REPO_ROOT, finite_training_step
+from conftest import COCO_MINI, REPO_ROOT
 from mmpose.datasets import CocoDataset
 from mmpose.evaluation import CocoMetric
-from mmpose.registry import MODELS
 from querypose_mm.datasets.transforms import (FilterInstances,
                                               RandomCropInstances)
+from querypose_mm.testing import build_quickstart_model, finite_training_step
 
 CPU_CONFIG = osp.join(REPO_ROOT, 'configs', 'querypose', 'coco',
-                      'querypose_r18-tiny_1xb2-cpu_coco-mini-256.py')
+                      'querypose_r18-tiny-cpu_1xb2-1.2k_coco-mini-256x427.py')
 SOURCE_ANN = osp.join(COCO_MINI, 'annotations',
                       'person_keypoints_train2017.json')
 MANY = 790  # 640x422, four persons with keypoints
@@ -98,11 +98,7 @@ def _sample(dataset, img_id):
 
 @pytest.fixture(scope='module')
 def model():
-    cfg = Config.fromfile(CPU_CONFIG)
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    return model.train()
+    return build_quickstart_model().train()
 
 
 def test_what_cannot_be_learned_from_is_dropped(odd_coco):
@@ -133,17 +129,17 @@ def test_training_steps_on_odd_batches_are_finite(odd_coco, model):
     many, crowd_only = _sample(dataset, MANY), _sample(dataset, CROWD)
 
     seen = []
-    rle_forward = model.head.loss_keypoint.forward
+    rle_forward = model.head.criterion.loss_keypoint.forward
 
     def spy(pred, sigma_logits, target, weight, avg_factor=None):
         seen.append((target.detach().clone(), weight.clone()))
         return rle_forward(pred, sigma_logits, target, weight, avg_factor)
 
-    model.head.loss_keypoint.forward = spy
+    model.head.criterion.loss_keypoint.forward = spy
     try:
         losses = finite_training_step(model, [many, crowd_only])
     finally:
-        del model.head.loss_keypoint.forward
+        del model.head.criterion.loss_keypoint.forward
     assert all(v.item() != 0 for k, v in losses.items() if 'kpt' not in k)
     # keypoints outside the (predicted) box are masked, as in the paper
     masked_visible = 0

@@ -6,17 +6,14 @@ import os.path as osp
 import tempfile
 
 import numpy as np
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mmengine.config import Config
 
-from conftest import COCO_MINI, REPO_ROOT, finite_training_step
+from conftest import COCO_MINI, REPO_ROOT
 from mmpose.datasets import CocoDataset
-from mmpose.registry import MODELS
+from querypose_mm.testing import build_quickstart_model, finite_training_step
 
-CPU_CONFIG = osp.join(REPO_ROOT, 'configs', 'querypose', 'coco',
-                      'querypose_r18-tiny_1xb2-cpu_coco-mini-256.py')
 BASE_DATASET = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets',
                         'coco_bottomup_querypose.py')
 IMAGE = dict(id=790, file_name='000000000790.jpg', width=640, height=422)
@@ -47,10 +44,7 @@ _model = None
 def _get_model():
     global _model
     if _model is None:
-        torch.manual_seed(0)
-        _model = MODELS.build(Config.fromfile(CPU_CONFIG).model)
-        _model.init_weights()
-        _model.train()
+        _model = build_quickstart_model().train()
     return _model
 
 

@@ -11,10 +11,10 @@ from mmengine.registry import init_default_scope
 from PIL import Image
 
 from conftest import COCO_MINI, REPO_ROOT
-from mmpose.registry import MODELS
+from querypose_mm.testing import build_quickstart_model
 
 CPU_CONFIG = osp.join(REPO_ROOT, 'configs', 'querypose', 'coco',
-                      'querypose_r18-tiny_1xb2-cpu_coco-mini-256.py')
+                      'querypose_r18-tiny-cpu_1xb2-1.2k_coco-mini-256x427.py')
 PHOTO = osp.join(COCO_MINI, 'val2017', '000000000139.jpg')  # 640x426
 
 
@@ -22,10 +22,7 @@ PHOTO = osp.join(COCO_MINI, 'val2017', '000000000139.jpg')  # 640x426
 def model_and_pipeline():
     init_default_scope('mmpose')
     cfg = Config.fromfile(CPU_CONFIG)
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    model.eval()
+    model = build_quickstart_model().eval()
     return model, Compose(cfg.test_dataloader.dataset.pipeline)
 
 
@@ -49,16 +46,16 @@ def _write(tmp_path, name, image):
 @pytest.mark.parametrize('kind', [
     'grayscale', 'rgba', '16bit', 'tiny_1x1', 'small_32x32', 'huge_4000x3000'
 ])
-def test_valid_odd_images_give_poses_in_the_image(model_and_pipeline,
-                                                  tmp_path, kind):
+def test_valid_odd_images_give_poses_in_the_image(model_and_pipeline, tmp_path,
+                                                  kind):
     photo = _photo()
     if kind == 'grayscale':
         path = _write(tmp_path, 'g.jpg', cv2.cvtColor(photo,
                                                       cv2.COLOR_BGR2GRAY))
         size = photo.shape[:2]
     elif kind == 'rgba':
-        path = _write(tmp_path, 'a.png',
-                      cv2.cvtColor(photo, cv2.COLOR_BGR2BGRA))
+        path = _write(tmp_path, 'a.png', cv2.cvtColor(photo,
+                                                      cv2.COLOR_BGR2BGRA))
         size = photo.shape[:2]
     elif kind == '16bit':
         path = _write(tmp_path, 'd.png', photo.astype(np.uint16) * 257)
@@ -90,7 +87,7 @@ def test_exif_rotated_jpeg_is_seen_upright(model_and_pipeline, tmp_path):
     stored.save(path, exif=exif.tobytes())
     sample = _predict(model_and_pipeline, path)
     assert tuple(sample.metainfo['ori_shape']) == (upright.height,
-                                                    upright.width)
+                                                   upright.width)
 
 
 @pytest.mark.parametrize('kind', ['truncated', 'not_an_image', 'missing'])

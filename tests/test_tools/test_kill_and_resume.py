@@ -13,7 +13,7 @@ import torch
 from conftest import COCO_MINI, REPO_ROOT
 
 CPU_CONFIG = osp.join(REPO_ROOT, 'configs', 'querypose', 'coco',
-                      'querypose_r18-tiny_1xb2-cpu_coco-mini-256.py')
+                      'querypose_r18-tiny-cpu_1xb2-1.2k_coco-mini-256x427.py')
 MAX_ITERS = 6
 
 
@@ -49,8 +49,8 @@ def _train_to_the_end(cmd):
 def _losses(work_dir):
     """iter -> loss from every run's scalars.json under work_dir."""
     losses = {}
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                          'scalars.json'))):
+    for path in sorted(
+            glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
         with open(path) as f:
             for line in f:
                 record = json.loads(line)
@@ -105,8 +105,9 @@ def test_killed_run_resumes_with_the_same_losses(tmp_path):
     _train_to_the_end(_cmd(broken, subset, extra=['--resume']))
     resumed = _losses(broken)
     for it in range(4, MAX_ITERS + 1):
-        assert abs(resumed[it] - reference[it]) <= 1e-4 * max(
-            1.0, abs(reference[it])), (it, resumed[it], reference[it])
+        assert abs(resumed[it] -
+                   reference[it]) <= 1e-4 * max(1.0, abs(reference[it])), (
+                       it, resumed[it], reference[it])
     assert (broken / f'iter_{MAX_ITERS}.pth').is_file()
 
 

@@ -17,7 +17,7 @@ import pytest
 from conftest import COCO_MINI, REPO_ROOT
 
 CPU_CONFIG = osp.join(REPO_ROOT, 'configs', 'querypose', 'coco',
-                      'querypose_r18-tiny_1xb2-cpu_coco-mini-256.py')
+                      'querypose_r18-tiny-cpu_1xb2-1.2k_coco-mini-256x427.py')
 BIN = osp.dirname(sys.executable)
 # two images with 5 persons: the loss halves well within 60 iterations
 QUICK_IMAGES = ['790', '211325']
@@ -140,17 +140,18 @@ def test_distributed_training_two_cpu_processes_and_resume(tmp_path):
         'default_hooks.checkpoint.interval=2', 'randomness.seed=0'
     ]
     env = dict(PYTHON=sys.executable, PORT='29531')
-    output = run(['bash', 'tools/dist_train.sh', CPU_CONFIG, '2'] + common +
-                 ['train_cfg.max_iters=2', 'train_cfg.val_interval=100'],
-                 env=env)
+    output = run(
+        ['bash', 'tools/dist_train.sh', CPU_CONFIG, '2'] + common +
+        ['train_cfg.max_iters=2', 'train_cfg.val_interval=100'],
+        env=env)
     assert 'Distributed launcher: pytorch' in output
     assert 'Distributed training: True' in output
     assert 'GPU number: 2' in output  # mmengine's name for the world size
     assert (work_dir / 'iter_2.pth').is_file()
-    output = run(['bash', 'tools/dist_train.sh', CPU_CONFIG, '2', '--resume'] +
-                 common +
-                 ['train_cfg.max_iters=4', 'train_cfg.val_interval=100'],
-                 env=env)
+    output = run(
+        ['bash', 'tools/dist_train.sh', CPU_CONFIG, '2', '--resume'] + common +
+        ['train_cfg.max_iters=4', 'train_cfg.val_interval=100'],
+        env=env)
     assert 'resumed epoch: 0, iter: 2' in output
     assert re.search(r'Iter\(train\)\s+\[4/4\]', output)
     assert not re.search(r'Iter\(train\)\s+\[1/4\]', output)
@@ -171,10 +172,12 @@ def test_benchmark_quick_writes_table_and_breakdown(tmp_path):
     assert result['gmacs'] > 0
     assert result['latency_ms_p90'] >= result['latency_ms_median'] > 0
     assert result['throughput_img_s'] > 0 and result['peak_mem_mb'] > 0
-    assert {'backbone', 'FPN', 'SPEGM', 'SIM', 'box decoder (DIIHead)'
-            } <= set(result['breakdown_ms'])
+    assert {
+        'backbone', 'FPN', 'keypoint conv stack', 'SPEGM', 'SIM',
+        'box decoder (DIIHead)'
+    } <= set(result['breakdown_ms'])
     fp32, amp = result['train_step']
-    assert fp32['amp'] == 'off'
+    assert fp32['amp'] == 'off' and fp32['batch_size'] == 2
     assert fp32['iter_s_median'] > 0 and fp32['peak_mem_mb'] > 0
     # mmengine's AmpOptimWrapper refuses the CPU: reported, not crashed
     assert amp['amp'] == 'bfloat16' and 'gpu' in amp['error']
@@ -188,17 +191,14 @@ def test_benchmark_quick_writes_table_and_breakdown(tmp_path):
 def test_benchmark_builds_and_runs_mmposes_peers(peer):
     """ED-Pose's new-style config without its missing mmpose.configs base,
     DEKR at its padding; one real image through each test_step."""
-    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis'))
-    try:
-        import benchmark
-    finally:
-        sys.path.pop(0)
     import torch
-    model, _ = benchmark.build_model(peer, 'cpu')
+
+    from querypose_mm.benchmark import as_batch, build_model, load_inputs
+    model, _ = build_model(peer, 'cpu')
     assert type(model).__name__ == 'BottomupPoseEstimator'
     # ED-Pose selects 900 queries among the encoder tokens: not below ~256
-    samples = benchmark.load_inputs(short_side=256, max_size=427, count=1)
+    samples = load_inputs(short_side=256, max_size=427, count=1)
     with torch.no_grad():
-        out = model.test_step(benchmark._batch(samples))[0]
+        out = model.test_step(as_batch(samples))[0]
     keypoints = out.pred_instances.keypoints
     assert keypoints.ndim == 3 and keypoints.shape[1:] == (17, 2)

@@ -59,8 +59,7 @@ def _runner(work_dir, max_iters, resume=False, load_from=None):
         ],
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
         default_hooks=dict(
-            checkpoint=dict(type='CheckpointHook', interval=2,
-                            by_epoch=False),
+            checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
             logger=dict(type='LoggerHook', interval=1)),
         randomness=dict(seed=0),
         resume=resume,
@@ -108,7 +107,7 @@ def test_resume_continues_the_same_run(tmp_path):
 class _Exploit:
 
     def __reduce__(self):
-        return (os.system, ('echo pwned',))
+        return (os.system, ('echo pwned', ))
 
 
 def test_arbitrary_code_in_a_checkpoint_is_refused(tmp_path):
@@ -119,7 +118,8 @@ def test_arbitrary_code_in_a_checkpoint_is_refused(tmp_path):
 
 
 def test_getattr_stand_in_only_allows_history_buffer_statistics():
-    assert history_buffer_statistic(HistoryBuffer, 'mean') is HistoryBuffer.mean
+    assert history_buffer_statistic(HistoryBuffer,
+                                    'mean') is HistoryBuffer.mean
     with pytest.raises(pickle.UnpicklingError, match='Refusing getattr'):
         history_buffer_statistic(HistoryBuffer, '__init__')
     with pytest.raises(pickle.UnpicklingError, match='Refusing getattr'):

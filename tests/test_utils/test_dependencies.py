@@ -8,6 +8,7 @@ def test_installed_stack_is_supported():
     import mmcv
     import mmdet
     import mmengine
+
     import mmpose
     installed = dict(
         mmengine=mmengine.__version__,
@@ -20,8 +21,7 @@ def test_installed_stack_is_supported():
     assert querypose_mm.__version__
 
 
-@pytest.mark.parametrize('name,version', [('mmcv', '2.2.0'),
-                                          ('mmcv', '1.7.2'),
+@pytest.mark.parametrize('name,version', [('mmcv', '2.2.0'), ('mmcv', '1.7.2'),
                                           ('mmdet', '3.2.0'),
                                           ('mmpose', '1.4.0'),
                                           ('mmengine', '1.0.0')])

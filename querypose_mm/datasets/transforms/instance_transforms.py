@@ -47,8 +47,7 @@ def _update_input_frame(results: Dict, scale: np.ndarray,
     input_scale / 2``.
     """
     frame_scale = results.get('frame_scale', np.ones(2, np.float64)) * scale
-    frame_offset = results.get('frame_offset', np.zeros(2,
-                                                        np.float64)) * scale
+    frame_offset = results.get('frame_offset', np.zeros(2, np.float64)) * scale
     frame_offset = frame_offset + offset
     h, w = results['img'].shape[:2]
     input_size = np.array([w, h], dtype=np.float64)
@@ -210,8 +209,9 @@ class RandomCropInstances(BaseTransform):
                  min_box_size: float = 1.0) -> None:
         low, high = crop_size
         if not 0 < low <= high:
-            raise ValueError('RandomCropInstances.crop_size must be '
-                             f'(min, max) with 0 < min <= max, got {crop_size}')
+            raise ValueError(
+                'RandomCropInstances.crop_size must be '
+                f'(min, max) with 0 < min <= max, got {crop_size}')
         self.crop_size = (int(low), int(high))
         self.min_box_size = min_box_size
 

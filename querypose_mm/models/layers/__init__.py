@@ -1,9 +1,9 @@
-from .keypoint_decoder import (COCO_PARTS_7, KeypointDecoderStage,
-                               PartwiseLinear, check_part_groups)
+from .keypoint_decoder import KeypointDecoderStage
+from .partwise_linear import PartwiseLinear
 from .sim import SelectiveIteration
 from .spegm import SpatialPartEmbedding
 
 __all__ = [
-    'COCO_PARTS_7', 'KeypointDecoderStage', 'PartwiseLinear',
-    'SelectiveIteration', 'SpatialPartEmbedding', 'check_part_groups'
+    'KeypointDecoderStage', 'PartwiseLinear', 'SelectiveIteration',
+    'SpatialPartEmbedding'
 ]

@@ -1,3 +1,6 @@
 from .rle_loss import QueryPoseRLELoss
+from .set_criterion import QueryPoseCriterion, StageMatch, pack_gt_instances
 
-__all__ = ['QueryPoseRLELoss']
+__all__ = [
+    'QueryPoseCriterion', 'QueryPoseRLELoss', 'StageMatch', 'pack_gt_instances'
+]

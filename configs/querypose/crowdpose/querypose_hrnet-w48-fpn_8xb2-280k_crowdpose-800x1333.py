@@ -1,6 +1,6 @@
 _base_ = [
     '../../_base_/default_runtime.py',
-    '../../_base_/schedules/querypose_2x.py',
+    '../../_base_/schedules/querypose_280k.py',
     '../../_base_/datasets/crowdpose_bottomup_querypose.py',
     '../../_base_/models/querypose_hrnet-w48-fpn.py',
 ]
@@ -15,5 +15,4 @@ model = dict(
         part_groups=[[12, 13], [0, 1], [2, 4], [3, 5], [6, 7], [8, 10],
                      [9, 11]]))
 
-default_hooks = dict(
-    checkpoint=dict(save_best='crowdpose/AP', rule='greater'))
+default_hooks = dict(checkpoint=dict(save_best='crowdpose/AP', rule='greater'))

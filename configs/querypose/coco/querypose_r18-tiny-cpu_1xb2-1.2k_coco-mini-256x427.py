@@ -8,41 +8,28 @@
 _base_ = [
     '../../_base_/default_runtime.py',
     '../../_base_/datasets/coco_bottomup_querypose.py',
+    '../../_base_/models/querypose_r50-fpn.py',
 ]
 
 data_root = 'data/coco_mini/'
 channels = 64
 max_iters = 1200
 
+# The paper's model (configs/_base_/models/querypose_r50-fpn.py) with only
+# widths and sizes changed.
 model = dict(
-    type='BottomupPoseEstimator',
-    data_preprocessor=dict(
-        type='PoseDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_size_divisor=32),
     backbone=dict(
-        type='mmdet.ResNet',
         depth=18,
         # half-width ResNet-18 (32..256 channels): the convolutions are most
         # of a CPU training step
         stem_channels=32,
         base_channels=32,
-        num_stages=4,
-        out_indices=(0, 1, 2, 3),
         frozen_stages=-1,
-        norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=False,
-        style='pytorch'),
-    neck=dict(
-        type='mmdet.FPN',
-        in_channels=[32, 64, 128, 256],
-        out_channels=channels,
-        num_outs=4),
+        # from scratch: nothing is downloaded
+        init_cfg=None),
+    neck=dict(in_channels=[32, 64, 128, 256], out_channels=channels),
     head=dict(
-        type='QueryPoseHead',
-        num_keypoints=17,
         num_queries=12,
         # 2 stages and a 7x7 pose RoI (paper: 6 and 14x14) fit 1200
         # iterations in ~7 min on 2 cores (measured: AP 0.760 on the trained
@@ -51,47 +38,23 @@ model = dict(
         num_stages=2,
         in_channels=channels,
         part_dim=32,
-        box_roi_extractor=dict(
-            type='SingleRoIExtractor',
-            roi_layer=dict(
-                type='RoIAlign', output_size=7, sampling_ratio=2,
-                aligned=True),
-            out_channels=channels,
-            featmap_strides=[4, 8, 16, 32]),
+        max_per_img=12,
+        box_roi_extractor=dict(out_channels=channels),
         pose_roi_extractor=dict(
-            type='SingleRoIExtractor',
-            roi_layer=dict(
-                type='RoIAlign', output_size=7, sampling_ratio=2,
-                aligned=True),
-            out_channels=channels,
-            featmap_strides=[4]),
+            roi_layer=dict(output_size=7), out_channels=channels),
         box_decoder=dict(
-            type='DIIHead',
-            num_classes=1,
             num_heads=4,
             feedforward_channels=256,
             in_channels=channels,
             dynamic_conv_cfg=dict(
-                type='DynamicConv',
-                in_channels=channels,
-                feat_channels=16,
-                out_channels=channels,
-                input_feat_shape=7),
-            loss_cls=dict(type='FocalLoss', use_sigmoid=True),
-            bbox_coder=dict(
-                type='DeltaXYWHBBoxCoder',
-                clip_border=False,
-                target_means=[0., 0., 0., 0.],
-                target_stds=[0.5, 0.5, 1., 1.])),
+                in_channels=channels, feat_channels=16,
+                out_channels=channels)),
         keypoint_decoder=dict(
-            type='KeypointDecoderStage',
-            roi_size=7,
+            num_convs=1,
+            conv_channels=channels,
             num_heads=4,
             feedforward_channels=256,
-            spegm=dict(num_convs=1, conv_channels=channels),
-            dynamic_conv_cfg=dict(feat_channels=16)),
-        max_per_img=12),
-    test_cfg=dict(flip_test=False))
+            dynamic_conv_cfg=dict(feat_channels=16))))
 
 # The quick start is an overfit of 9 images: one scale and no flip let it
 # memorise them within the time (measured: AP 0.000 after 450 iterations
@@ -169,11 +132,10 @@ optim_wrapper = dict(
     # xavier gain 0.01): at this lr their outputs grow too slowly for a
     # few hundred iterations and every person gets the mean pose (measured:
     # AP 0.000 after 450 iterations with lr 2e-4 and no multiplier).
-    paramwise_cfg=dict(
-        custom_keys={
-            'flow_model': dict(lr_mult=10.0),
-            'coord_head': dict(lr_mult=10.0)
-        }))
+    paramwise_cfg=dict(custom_keys={
+        'flow_model': dict(lr_mult=10.0),
+        'coord_head': dict(lr_mult=10.0)
+    }))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(
@@ -186,7 +148,6 @@ param_scheduler = [
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False,
-                    interval=max_iters))
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters))
 log_processor = dict(window_size=20)
 randomness = dict(seed=0)

@@ -14,8 +14,7 @@ optim_wrapper = dict(
 
 param_scheduler = [
     dict(
-        type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
-        end=1000),
+        type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=1000),
     dict(
         type='MultiStepLR',
         by_epoch=False,

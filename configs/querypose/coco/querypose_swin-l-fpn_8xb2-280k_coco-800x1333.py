@@ -1,8 +1,8 @@
 _base_ = [
     '../../_base_/default_runtime.py',
-    '../../_base_/schedules/querypose_2x.py',
+    '../../_base_/schedules/querypose_280k.py',
     '../../_base_/datasets/coco_bottomup_querypose.py',
-    '../../_base_/models/querypose_hrnet-w48-fpn.py',
+    '../../_base_/models/querypose_swin-l-fpn.py',
 ]
 
 default_hooks = dict(checkpoint=dict(save_best='coco/AP', rule='greater'))

@@ -1,6 +1,6 @@
 _base_ = [
     '../../_base_/default_runtime.py',
-    '../../_base_/schedules/querypose_2x.py',
+    '../../_base_/schedules/querypose_280k.py',
     '../../_base_/datasets/coco_bottomup_querypose.py',
     '../../_base_/models/querypose_hrnet-w32-fpn.py',
 ]

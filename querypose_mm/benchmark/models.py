@@ -1,0 +1,219 @@
+"""Measure QueryPose and mmpose's multi-person peers side by side.
+
+Every model is built from its config with random weights (pretrained
+``init_cfg`` dropped: nothing is downloaded) and sees the same real images,
+resized to the same short side and padded to 32, through the whole
+``test_step`` (preprocessing, network, each model's own post-processing).
+This module names the models (:data:`SPECS`) and builds them and their
+inputs; :mod:`.measure` times them; :mod:`.report` writes the table.
+``tools/analysis/benchmark.py`` runs :func:`.measure.measure` for each
+model in a fresh process, so each peak-memory figure is its own.
+"""
+import builtins
+import glob
+import os.path as osp
+import re
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+_QUERYPOSE_R50 = 'querypose/coco/querypose_r50-fpn_8xb2-280k_coco-800x1333.py'
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One benchmarked model.
+
+    Attributes:
+        description (str): What the row is.
+        config (str): ``'querypose:<path under configs/>'`` or
+            ``'mmpose:<path under mmpose's body_2d_keypoint configs>'``.
+        head (dict): Merged into ``model.head`` (QueryPose variants).
+        test_cfg (dict): Merged into ``model.test_cfg``.
+        pad_size_divisor (int, optional): Overrides the preprocessor's.
+        init_backbone_only (bool): Initialise only the backbone (a head
+            whose ``init_weights`` fails; PyTorch's default init is as
+            random for timing).
+        max_batch (int, optional): Largest batch its ``predict`` takes.
+    """
+    description: str
+    config: str
+    head: Dict = field(default_factory=dict)
+    test_cfg: Dict = field(default_factory=dict)
+    pad_size_divisor: Optional[int] = None
+    init_backbone_only: bool = False
+    max_batch: Optional[int] = None
+
+    @property
+    def is_querypose(self) -> bool:
+        return self.config.startswith('querypose:')
+
+    def config_path(self) -> str:
+        source, rel_path = self.config.split(':', 1)
+        if source == 'querypose':
+            from querypose_mm.testing import get_config_path
+            return get_config_path(rel_path)
+        import mmpose
+        return osp.join(
+            osp.dirname(mmpose.__file__), '.mim', 'configs',
+            'body_2d_keypoint', rel_path)
+
+
+SPECS: Dict[str, ModelSpec] = {
+    'querypose-r50':
+    ModelSpec('QueryPose R50-FPN (ours)', f'querypose:{_QUERYPOSE_R50}'),
+    'querypose-r50-light':
+    ModelSpec(
+        'QueryPose R50-FPN, light (no Q_I update in the keypoint decoder)',
+        f'querypose:{_QUERYPOSE_R50}',
+        head=dict(keypoint_decoder=dict(update_instance_query=False))),
+    'querypose-r50-topk20':
+    ModelSpec(
+        'QueryPose R50-FPN, fast inference: top-20 persons, keypoints '
+        'decoded for the top-20 queries of each stage '
+        '(test_cfg.decode_topk=20)',
+        f'querypose:{_QUERYPOSE_R50}',
+        # COCO's keypoint AP reads at most 20 persons per image
+        test_cfg=dict(max_per_img=20, decode_topk=20)),
+    'querypose-hrnet-w48':
+    ModelSpec(
+        'QueryPose HRNet-W48-FPN (ours)', 'querypose:querypose/coco/'
+        'querypose_hrnet-w48-fpn_8xb2-280k_coco-800x1333.py'),
+    'querypose-tiny':
+    ModelSpec(
+        'QueryPose CPU quick-start model', 'querypose:querypose/coco/'
+        'querypose_r18-tiny-cpu_1xb2-1.2k_coco-mini-256x427.py'),
+    'edpose-r50':
+    ModelSpec(
+        'ED-Pose R50 (mmpose 1.3.2)',
+        'mmpose:edpose/coco/edpose_res50_8xb2-50e_coco-800x1333.py',
+        # mmpose 1.3.2's EDPoseHead.init_weights indexes an FFN module
+        # (TypeError: 'FFN' object is not subscriptable)
+        init_backbone_only=True),
+    'rtmo-l':
+    ModelSpec('RTMO-l (mmpose 1.3.2)',
+              'mmpose:rtmo/coco/rtmo-l_16xb16-600e_coco-640x640.py'),
+    'dekr-hrnet-w32':
+    ModelSpec(
+        'DEKR HRNet-W32 (mmpose 1.3.2)',
+        'mmpose:dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py',
+        # its HRNet fuses branches at strides 4..32 and its head upsamples
+        # once more: an input padded only to 32 gives off-by-one maps
+        pad_size_divisor=64,
+        max_batch=1),  # DEKRHead.predict refuses larger batches
+}
+
+
+def load_config(path: str):
+    """``Config.fromfile``, also for mmpose's new-style configs.
+
+    mmpose 1.3.2's new-style (pure Python) configs, ED-Pose's among them,
+    start with ``with read_base(): from mmpose.configs._base_... import *``,
+    but the ``mmpose.configs`` package is only in mmpose's source tree, not
+    in its wheel. Those bases hold the runtime (hooks, logger, visualizer),
+    none of which a benchmark needs, so such a file is run without that
+    block, against an empty ``train_cfg`` it may update, and its ``model``
+    (whose ``type`` entries are classes) is taken as is.
+    """
+    from mmengine.config import Config
+    with open(path) as f:
+        source = f.read()
+    base_block = re.compile(r'^with read_base\(\):\n(?:[ \t]+.*\n)+',
+                            re.MULTILINE)
+    if 'mmpose.configs._base_' not in source or not base_block.search(source):
+        return Config.fromfile(path)
+    namespace = _BaseSettings(__file__=path)
+    exec(compile(base_block.sub('', source), path, 'exec'), namespace)
+    return Config(dict(model=namespace['model'], default_scope='mmpose'))
+
+
+class _BaseSettings(dict):
+    """Module namespace in which a setting the missing base would have
+    defined (``train_cfg``, ``default_hooks``, ...) is an empty dict."""
+
+    def __missing__(self, key):
+        if key.startswith('__') or hasattr(builtins, key):
+            raise KeyError(key)  # let Python find builtins as usual
+        self[key] = dict()
+        return self[key]
+
+
+def _strip_pretrained(node) -> None:
+    """Random weights: drop every pretrained ``init_cfg`` (no downloads);
+    'Pretrained' as a string, or mmengine's PretrainedInit class in
+    new-style configs."""
+    if isinstance(node, dict):
+        init_cfg = node.get('init_cfg')
+        if isinstance(init_cfg, dict) and 'Pretrained' in str(
+                init_cfg.get('type')):
+            node['init_cfg'] = None
+        for value in node.values():
+            _strip_pretrained(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            _strip_pretrained(value)
+
+
+def build_model(name: str, device: str):
+    """The model ``SPECS[name]`` with random weights, in eval mode, and its
+    config."""
+    from mmengine.registry import init_default_scope
+
+    from mmpose.registry import MODELS
+    from querypose_mm.testing import merge_cfg
+    spec = SPECS[name]
+    cfg = load_config(spec.config_path())
+    init_default_scope(cfg.get('default_scope', 'mmpose'))
+    _strip_pretrained(cfg.model)
+    if spec.head or spec.test_cfg:
+        cfg.model = merge_cfg(cfg.model.to_dict(),
+                              dict(head=spec.head, test_cfg=spec.test_cfg))
+    if spec.pad_size_divisor:
+        cfg.model.data_preprocessor.pad_size_divisor = spec.pad_size_divisor
+    model = MODELS.build(cfg.model)
+    if spec.init_backbone_only:
+        model.backbone.init_weights()
+    else:
+        model.init_weights()
+    return model.to(device).eval(), cfg
+
+
+def load_inputs(short_side: int, max_size: int, count: int) -> List[dict]:
+    """``count`` real images (data/coco_mini/val2017) through the same
+    resize for every model."""
+    from mmengine.dataset import Compose
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmpose')
+    import querypose_mm  # noqa: F401  (RandomShortSideResize)
+    from mmpose.datasets import CocoDataset
+    from mmpose.datasets.datasets.utils import parse_pose_metainfo
+    pipeline = Compose([
+        dict(type='LoadImage'),
+        dict(
+            type='RandomShortSideResize', scales=short_side,
+            max_size=max_size),
+        dict(
+            type='PackPoseInputs',
+            meta_keys=('id', 'img_id', 'img_path', 'ori_shape', 'img_shape',
+                       'input_size', 'input_center', 'input_scale', 'flip',
+                       'flip_direction', 'flip_indices', 'raw_ann_info',
+                       'dataset_name'))
+    ])
+    meta = parse_pose_metainfo(CocoDataset.METAINFO)
+    paths = sorted(
+        glob.glob(osp.join(REPO_ROOT, 'data/coco_mini/val2017/*.jpg')))
+    return [
+        pipeline(
+            dict(
+                img_path=path,
+                id=i,
+                img_id=i,
+                flip_indices=meta['flip_indices'],
+                dataset_name='coco')) for i, path in enumerate(paths[:count])
+    ]
+
+
+def as_batch(samples: List[dict]) -> dict:
+    return dict(
+        inputs=[s['inputs'] for s in samples],
+        data_samples=[s['data_samples'] for s in samples])

@@ -1,0 +1,76 @@
+"""The head gives bit-identical losses, input gradients and predictions to
+the ones recorded before its restructuring, from weights saved then (with
+the old state-dict key names, loaded through the version hooks)."""
+import collections
+import os.path as osp
+import re
+
+import torch
+from mmengine.runner import load_checkpoint
+
+from conftest import TEST_DATA
+from mmpose.registry import MODELS
+from querypose_mm.testing import (build_quickstart_model,
+                                  get_quickstart_head_cfg)
+from recorded_head_cases import make_state_dict, run_cases
+
+RECORDED = osp.join(TEST_DATA, 'recorded_head')
+
+
+def _old_state_dict(name):
+    """The head weights of the recording, in the pre-restructuring layout
+    (rebuilt from the recorded description; seeds as in the recording)."""
+    spec = torch.load(osp.join(RECORDED, f'head_{name}_v1_spec.pt'))
+    return make_state_dict(spec, seed=dict(full=0, light=1)[name])
+
+
+def test_losses_gradients_and_predictions_equal_the_recorded_ones():
+    state_dicts = {name: _old_state_dict(name) for name in ('full', 'light')}
+    # the files hold the names before the restructuring
+    assert 'init_proposal_bboxes.weight' in state_dicts['full']
+    assert 'keypoint_decoders.0.spegm.conv_stack.0.weight' in \
+        state_dicts['full']
+    results = run_cases(
+        lambda overrides: MODELS.build(get_quickstart_head_cfg(**overrides)),
+        state_dicts)
+    expected = torch.load(osp.join(RECORDED, 'outputs.pt'))
+    assert sorted(results) == sorted(expected)
+    assert any('/predict/' in key for key in expected)
+    assert any('loss_kpt' in key for key in expected)
+    different = [
+        key for key in expected if not torch.equal(results[key], expected[key])
+    ]
+    assert different == []
+
+
+def test_a_whole_model_checkpoint_of_the_old_layout_loads_strictly(tmp_path):
+    """mmengine's ``load_checkpoint`` (Runner, init_model, the Inferencer)
+    renames the old keys through the head's and the keypoint decoders'
+    ``_load_from_state_dict``; nothing is missing or unexpected."""
+    model = build_quickstart_model()
+    new = model.state_dict()
+    old_head = _old_state_dict('full')
+    state_dict = collections.OrderedDict(
+        (k, v) for k, v in new.items() if not k.startswith('head.'))
+    state_dict.update(('head.' + k, v) for k, v in old_head.items())
+    state_dict._metadata = collections.OrderedDict(
+        (k, v) for k, v in new._metadata.items() if not k.startswith('head'))
+    state_dict._metadata.update((('head.' + k) if k else 'head', v)
+                                for k, v in old_head._metadata.items())
+    path = str(tmp_path / 'old_layout.pth')
+    torch.save(dict(state_dict=state_dict), path)
+
+    load_checkpoint(model, path, strict=True)
+    loaded = model.state_dict()
+    for key, value in old_head.items():
+        assert torch.equal(loaded['head.' + _new_name(key)], value), key
+
+
+def _new_name(old_key):
+    """Where each pre-restructuring head key lives now."""
+    for old, new in (('init_', 'proposals.init_'),
+                     ('loss_keypoint.', 'criterion.loss_keypoint.')):
+        if old_key.startswith(old):
+            return new + old_key[len(old):]
+    return re.sub(r'^(keypoint_decoders\.\d+\.)spegm\.conv_stack\.',
+                  r'\1conv_stack.', old_key)

@@ -16,6 +16,31 @@ CONFIGS = sorted(
         recursive=True))
 PAPER_CONFIGS = [c for c in CONFIGS if '8xb2' in c and 'ablations' not in c]
 ABLATION_CONFIGS = [c for c in CONFIGS if 'ablations' in c]
+# Parameters of each model as built. R50: the official full R50 model's
+# 322,641,480, less its 99,840 unused (updater.fc3/norm_fc3), plus the 53,120
+# BN affine parameters that detectron2's FrozenBN keeps as buffers.
+NUM_PARAMS = {
+    'querypose_r50-fpn-fig3a_8xb2-140k_coco-800x1333': 322594760,
+    'querypose_r50-fpn-iter-concat_8xb2-140k_coco-800x1333': 322716488,
+    'querypose_r50-fpn-iter-none_8xb2-140k_coco-800x1333': 322519112,
+    'querypose_r50-fpn-iter-sum_8xb2-140k_coco-800x1333': 322519112,
+    'querypose_r50-fpn-light_8xb2-140k_coco-800x1333': 188676296,
+    'querypose_r50-fpn-partdim256_8xb2-140k_coco-800x1333': 328782280,
+    'querypose_r50-fpn-partdim32_8xb2-140k_coco-800x1333': 318566984,
+    'querypose_r50-fpn-partdim64_8xb2-140k_coco-800x1333': 319851208,
+    'querypose_r50-fpn-parts13_8xb2-140k_coco-800x1333': 323862764,
+    'querypose_r50-fpn-parts17_8xb2-140k_coco-800x1333': 324708100,
+    'querypose_r50-fpn-parts5_8xb2-140k_coco-800x1333': 322172092,
+    'querypose_hrnet-w32-fpn_8xb2-280k_coco-800x1333': 327532104,
+    'querypose_hrnet-w48-fpn_8xb2-280k_coco-800x1333': 363613128,
+    'querypose_r101-fpn_8xb2-280k_coco-800x1333': 341586888,
+    'querypose_r18-tiny-cpu_1xb2-1.2k_coco-mini-256x427': 4865224,
+    'querypose_r50-fpn_8xb2-140k_coco-800x1333': 322594760,
+    'querypose_r50-fpn_8xb2-280k_coco-800x1333': 322594760,
+    'querypose_swin-l-fpn_8xb2-280k_coco-800x1333': 493839132,
+    'querypose_hrnet-w48-fpn_8xb2-280k_crowdpose-800x1333': 363603840,
+    'querypose_swin-l-fpn_8xb2-280k_crowdpose-800x1333': 493829844,
+}
 
 
 def _rel(path):
@@ -45,7 +70,7 @@ def test_model_builds_and_matches_the_dataset(config):
     model = MODELS.build(cfg.model)
     head = model.head
     num_params = sum(p.numel() for p in model.parameters())
-    assert num_params > 1e6
+    assert num_params == NUM_PARAMS[osp.basename(config)[:-3]]
     dataset_cfg = cfg.train_dataloader.dataset
     dataset_cls = DATASETS.get(dataset_cfg.type)
     from mmpose.datasets.datasets.utils import parse_pose_metainfo

@@ -11,8 +11,9 @@ from mmpose.utils.typing import ConfigType, OptConfigType, Predictions
 from ..losses.set_criterion import pack_gt_instances
 from ..task_modules.query_selection import decode_topk_stages, top_poses
 from ..utils import (QuerySelector, QueryState, StageOutput, boxes_to_rois,
-                     check_fpn_feats, check_part_groups, image_whwh,
-                     keypoints_from_box_frame, mmdet_cfg, rename_keys)
+                     check_finite_stage, check_fpn_feats, check_part_groups,
+                     image_whwh, keypoints_from_box_frame, mmdet_cfg,
+                     pose_roi_size, rename_keys)
 
 # state-dict keys of checkpoints written before the head was split
 _RENAMED_IN_VERSION_2 = {
@@ -60,14 +61,10 @@ class QueryPoseHead(BaseHead):
             ``'box_only'`` (Fig. 3(a)): the next box decoder receives the Q_I
             of this stage's box decoder. Without a Q_I update in the keypoint
             decoder (the light version) both are the same.
-        decode_matched_only (bool): In training, run the keypoint decoder
-            only on the queries matched at each stage (cheaper; the box
-            decoders then run once more, without gradients, for the
-            matching). Allowed only where it is exact: the light version or
-            the ``'box_only'`` flow. With the serial flow and a Q_I update,
-            the next stage's classifier would see which queries were matched
-            and learn that instead of the image (measured on the quick-start
-            model: stage-2/3 focal losses 0.001, AP 0 at inference).
+        decode_matched_only (bool): In training, decode only the queries
+            matched at each stage (cheaper; the box decoders run once more
+            without gradients for the matching). Allowed only where exact:
+            the light version or the ``'box_only'`` flow.
     """
     _version = 2  # see _RENAMED_IN_VERSION_2
 
@@ -114,21 +111,13 @@ class QueryPoseHead(BaseHead):
         self.pose_roi_extractor = MMDET_MODELS.build(
             mmdet_cfg(pose_roi_extractor))
         self.num_box_levels = len(self.box_roi_extractor.featmap_strides)
-        pose_roi_size = self.pose_roi_extractor.roi_layers[0].output_size
-        roi_size = keypoint_decoder.get('roi_size', pose_roi_size[0])
-        if tuple(pose_roi_size) != (roi_size, roi_size):
-            raise ValueError(
-                'pose_roi_extractor.roi_layer.output_size '
-                f'({pose_roi_size}) must match keypoint_decoder.roi_size '
-                f'({roi_size}): set both to the same side, or leave '
-                'keypoint_decoder.roi_size out')
         kpt_cfg = dict(
             keypoint_decoder,
             part_groups=[list(g) for g in part_groups],
             num_keypoints=num_keypoints,
             in_channels=in_channels,
             part_dim=part_dim,
-            roi_size=roi_size)
+            roi_size=pose_roi_size(self.pose_roi_extractor, keypoint_decoder))
         self.box_decoders = ModuleList(
             MMDET_MODELS.build(mmdet_cfg(box_decoder))
             for _ in range(num_stages))
@@ -169,19 +158,12 @@ class QueryPoseHead(BaseHead):
             select: Optional[QuerySelector]) -> Tuple[StageOutput, QueryState]:
         """Box decoder, then the keypoint decoder on the selected queries.
 
-        Args:
-            stage (int): Stage index.
-            feats (Sequence[Tensor]): FPN levels P2.. (B, C, H_l, W_l).
-            state (QueryState): The previous stage's (or the proposals').
-            batch_inds (Tensor): Image index of each flat query, (B * N,).
-            select (QuerySelector, optional): The queries to decode; all if
-                None.
-
-        Returns:
-            tuple[StageOutput, QueryState]: This stage's predictions and
-            what it hands to the next stage. Queries left out keep their
-            Q_I (of the box decoder) and the part queries of the last stage
-            that decoded them.
+        ``feats`` are the FPN levels P2.. (B, C, H_l, W_l), ``state`` the
+        previous stage's (or the proposals'), ``batch_inds`` (B * N,) the
+        image of each flat query, ``select`` the queries to decode (all if
+        None). Returns this stage's predictions and what it hands on; queries
+        left out keep their Q_I (of the box decoder) and the part queries of
+        the last stage that decoded them.
         """
         batch_size, num_queries = state.boxes.shape[:2]
         flat_boxes = state.boxes.reshape(-1, 4)
@@ -192,14 +174,7 @@ class QueryPoseHead(BaseHead):
             roi_feats, state.instance_queries)
         boxes = box_decoder.bbox_coder.decode(flat_boxes, deltas.reshape(
             -1, 4)).view(batch_size, num_queries, 4)
-        if not (torch.isfinite(cls_scores).all()
-                and torch.isfinite(boxes).all()):
-            # the next RoIAlign would stop on an internal assert, or scipy's
-            # matching on 'cost matrix is infeasible'; say where it starts
-            raise FloatingPointError(
-                f'stage {stage} of QueryPoseHead predicted non-finite class '
-                'scores or boxes; the training diverged (lower the lr, keep '
-                'clip_grad) or the input or weights hold NaN/inf')
+        check_finite_stage(stage, cls_scores, boxes)
 
         if select is None:
             decoded = torch.arange(len(batch_inds), device=batch_inds.device)
@@ -298,11 +273,9 @@ class QueryPoseHead(BaseHead):
         that many queries per image (:func:`decode_topk_stages`).
 
         Returns:
-            list[InstanceData]: Per image, numpy ``keypoints`` (n, K, 2),
-            ``keypoint_scores`` (n, K) = mean over x, y of ``1 - σ``,
-            ``bboxes`` (n, 4) xyxy and ``bbox_scores`` (n,) = the pose score
-            ``sigmoid(cls) * mean_k(keypoint_scores)`` the persons are ranked
-            by (CocoMetric's ``score_mode='bbox'`` reads it).
+            list[InstanceData]: Per image, the persons of :func:`top_poses`
+            (``bbox_scores`` is the pose score, which CocoMetric's
+            ``score_mode='bbox'`` reads).
         """
         if test_cfg.get('flip_test', False):
             raise ValueError('QueryPoseHead does not implement flip test; '

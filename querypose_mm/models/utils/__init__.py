@@ -1,6 +1,6 @@
 from .box_frame import (boxes_to_rois, image_whwh, keypoint_scores_from_sigma,
                         keypoints_from_box_frame, keypoints_to_box_frame)
-from .fpn_checks import check_fpn_feats
+from .checks import check_finite_stage, check_fpn_feats, pose_roi_size
 from .mmdet_scope import mmdet_cfg
 from .part_groups import (COCO_PARTS_5, COCO_PARTS_7, COCO_PARTS_13,
                           COCO_PARTS_17, CROWDPOSE_PARTS_7, check_part_groups)
@@ -10,7 +10,8 @@ from .state_dict import rename_keys
 __all__ = [
     'COCO_PARTS_5', 'COCO_PARTS_7', 'COCO_PARTS_13', 'COCO_PARTS_17',
     'CROWDPOSE_PARTS_7', 'QuerySelector', 'QueryState', 'StageOutput',
-    'boxes_to_rois', 'check_fpn_feats', 'check_part_groups', 'image_whwh',
-    'keypoint_scores_from_sigma', 'keypoints_from_box_frame',
-    'keypoints_to_box_frame', 'mmdet_cfg', 'rename_keys'
+    'boxes_to_rois', 'check_finite_stage', 'check_fpn_feats',
+    'check_part_groups', 'image_whwh', 'keypoint_scores_from_sigma',
+    'keypoints_from_box_frame', 'keypoints_to_box_frame', 'mmdet_cfg',
+    'pose_roi_size', 'rename_keys'
 ]

@@ -1,0 +1,45 @@
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+
+def check_fpn_feats(feats: Sequence[Tensor], num_levels: int,
+                    channels: int) -> None:
+    """Fail clearly on a neck that does not fit the head."""
+    if len(feats) < num_levels:
+        raise ValueError(
+            f'QueryPoseHead needs {num_levels} feature levels '
+            f'(P2..) for its box RoI extractor, got {len(feats)}; set '
+            'the neck\'s num_outs accordingly')
+    for level, feat in enumerate(feats[:num_levels]):
+        if feat.size(1) != channels:
+            raise ValueError(
+                f'feature level {level} has {feat.size(1)} channels but '
+                f'QueryPoseHead.in_channels is {channels}; make '
+                'the neck\'s out_channels and the head\'s in_channels '
+                '(and its RoI extractors\' out_channels) equal')
+
+
+def check_finite_stage(stage: int, cls_scores: Tensor, boxes: Tensor) -> None:
+    """Fail clearly on non-finite stage outputs: the next RoIAlign would stop
+    on an internal assert, or scipy's matching on 'cost matrix is
+    infeasible'."""
+    if not (torch.isfinite(cls_scores).all() and torch.isfinite(boxes).all()):
+        raise FloatingPointError(
+            f'stage {stage} of QueryPoseHead predicted non-finite class '
+            'scores or boxes; the training diverged (lower the lr, keep '
+            'clip_grad) or the input or weights hold NaN/inf')
+
+
+def pose_roi_size(pose_roi_extractor, keypoint_decoder: dict) -> int:
+    """The side of the pose RoI, which the keypoint decoder must be built
+    for; a different ``keypoint_decoder.roi_size`` is a clear error."""
+    output_size = tuple(pose_roi_extractor.roi_layers[0].output_size)
+    side = keypoint_decoder.get('roi_size', output_size[0])
+    if output_size != (side, side):
+        raise ValueError(
+            f'pose_roi_extractor.roi_layer.output_size ({output_size}) must '
+            f'match keypoint_decoder.roi_size ({side}): set both to the same '
+            'side, or leave keypoint_decoder.roi_size out')
+    return side

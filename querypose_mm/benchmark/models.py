@@ -181,24 +181,22 @@ def build_model(name: str, device: str):
 def load_inputs(short_side: int, max_size: int, count: int) -> List[dict]:
     """``count`` real images (data/coco_mini/val2017) through the same
     resize for every model."""
+    from mmengine.config import Config
     from mmengine.dataset import Compose
     from mmengine.registry import init_default_scope
     init_default_scope('mmpose')
     import querypose_mm  # noqa: F401  (RandomShortSideResize)
     from mmpose.datasets import CocoDataset
     from mmpose.datasets.datasets.utils import parse_pose_metainfo
-    pipeline = Compose([
-        dict(type='LoadImage'),
-        dict(
-            type='RandomShortSideResize', scales=short_side,
-            max_size=max_size),
-        dict(
-            type='PackPoseInputs',
-            meta_keys=('id', 'img_id', 'img_path', 'ori_shape', 'img_shape',
-                       'input_size', 'input_center', 'input_scale', 'flip',
-                       'flip_direction', 'flip_indices', 'raw_ann_info',
-                       'dataset_name'))
-    ])
+
+    # the project's test pipeline (load, short-side resize, pack), at the
+    # benchmark's size
+    pipeline = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs/_base_/datasets/'
+                 'coco_bottomup_querypose.py')).val_pipeline
+    resize = [t for t in pipeline if t.type == 'RandomShortSideResize'][0]
+    resize.update(scales=short_side, max_size=max_size)
+    pipeline = Compose(pipeline)
     meta = parse_pose_metainfo(CocoDataset.METAINFO)
     paths = sorted(
         glob.glob(osp.join(REPO_ROOT, 'data/coco_mini/val2017/*.jpg')))

@@ -1,10 +1,17 @@
 """The head gives bit-identical losses, input gradients and predictions to
 the ones recorded before its restructuring, from weights saved then (with
-the old state-dict key names, loaded through the version hooks)."""
+the old state-dict key names, loaded through the version hooks).
+
+One later change is meant to change outputs: the full version's Q_I update
+reads the conv stack's output instead of the raw pose RoI (as the official
+code does). What does not depend on it stays bit-identical: the light
+version entirely, the box path of the Fig. 3(a) flow, and the first box
+decoder of the serial flow."""
 import collections
 import os.path as osp
 import re
 
+import pytest
 import torch
 from mmengine.runner import load_checkpoint
 
@@ -24,6 +31,14 @@ def _old_state_dict(name):
     return make_state_dict(spec, seed=dict(full=0, light=1)[name])
 
 
+def _unaffected_by_the_instance_update_fix(key):
+    case, name = key.split('/', 1)
+    box_loss = name.split('.')[-1] in ('loss_cls', 'loss_bbox', 'loss_iou')
+    return (case == 'light_matched'
+            or (case == 'box_only_matched' and box_loss)
+            or (case == 'full' and box_loss and name.startswith('s0.')))
+
+
 def test_losses_gradients_and_predictions_equal_the_recorded_ones():
     state_dicts = {name: _old_state_dict(name) for name in ('full', 'light')}
     # the files hold the names before the restructuring
@@ -37,10 +52,19 @@ def test_losses_gradients_and_predictions_equal_the_recorded_ones():
     assert sorted(results) == sorted(expected)
     assert any('/predict/' in key for key in expected)
     assert any('loss_kpt' in key for key in expected)
-    different = [
-        key for key in expected if not torch.equal(results[key], expected[key])
-    ]
-    assert different == []
+    different = {
+        key
+        for key in expected if not torch.equal(results[key], expected[key])
+    }
+    assert not {
+        key
+        for key in different if _unaffected_by_the_instance_update_fix(key)
+    }
+    # and the fix did change the full version's keypoints
+    assert {
+        'full/s0.loss_kpt', 'box_only_matched/s0.loss_kpt',
+        'full/predict/0.keypoints'
+    } <= different
 
 
 def test_a_whole_model_checkpoint_of_the_old_layout_loads_strictly(tmp_path):
@@ -60,7 +84,8 @@ def test_a_whole_model_checkpoint_of_the_old_layout_loads_strictly(tmp_path):
     path = str(tmp_path / 'old_layout.pth')
     torch.save(dict(state_dict=state_dict), path)
 
-    load_checkpoint(model, path, strict=True)
+    with pytest.warns(UserWarning, match='raw pose RoI'):
+        load_checkpoint(model, path, strict=True)
     loaded = model.state_dict()
     for key, value in old_head.items():
         assert torch.equal(loaded['head.' + _new_name(key)], value), key

@@ -103,15 +103,21 @@ def test_the_conv_stack_of_the_paper_model_and_its_count():
                                                             256) == 11799296
 
 
-def test_spegm_reads_the_conv_stack_output():
+def test_spegm_and_the_instance_update_read_the_conv_stack_output():
+    """As the official code: one conv stack feeds the Q_I update's
+    DynamicConv and SPEGM."""
     torch.manual_seed(0)
     stage = _stage().eval()
     rois = torch.randn(2, 32, 14, 14)
-    seen = []
+    seen = {}
     stage.spegm.register_forward_pre_hook(
-        lambda module, args: seen.append(args[0]))
+        lambda module, args: seen.update(spegm=args[0]))
+    stage.instance_conv.register_forward_pre_hook(
+        lambda module, args: seen.update(instance_conv=args[1]))
     stage(rois, torch.randn(2, 32), torch.randn(2, 7, 16))
-    torch.testing.assert_close(seen[0], stage.conv_stack(rois))
+    expected = stage.conv_stack(rois)
+    torch.testing.assert_close(seen['spegm'], expected)
+    torch.testing.assert_close(seen['instance_conv'], expected)
 
 
 @pytest.mark.parametrize('parts,message', [

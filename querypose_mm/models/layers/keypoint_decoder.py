@@ -1,3 +1,4 @@
+import warnings
 from typing import Dict, List, Sequence
 
 import torch.nn as nn
@@ -18,10 +19,11 @@ from .spegm import SpatialPartEmbedding
 class KeypointDecoderStage(BaseModule):
     """One keypoint-decoder stage of QueryPose (eq. 2 and Fig. 3).
 
-    pose RoI (S x S on P2) -> conv stack ┬> [Q_I update: DynamicConv + FFN]
-                                         └> SPEGM (+ a per-part projection
-    of Q_I) -> SIM with the previous part queries -> MHA over the parts of
-    each person + FFN -> per-part coordinate and sigma linears.
+    pose RoI (S x S on P2) -> conv stack, whose output feeds both the Q_I
+    update (DynamicConv + FFN, full version only) and SPEGM; the part
+    embeddings (+ a per-part projection of the updated Q_I) -> SIM with the
+    previous part queries -> MHA over the parts of each person + FFN ->
+    per-part coordinate and sigma linears.
 
     Args:
         part_groups (list[list[int]]): Keypoint indices of each part, every
@@ -48,8 +50,9 @@ class KeypointDecoderStage(BaseModule):
             Defaults to ``'sim'``.
         dropout (float): Dropout in attention/FFN. Defaults to 0.
     """
-    # 2: the conv stack moved from ``spegm.conv_stack`` to ``conv_stack``
-    _version = 2
+    # 2: the conv stack moved from ``spegm.conv_stack`` to ``conv_stack``;
+    # 3: the Q_I update reads the conv stack's output, not the raw RoI
+    _version = 3
 
     def __init__(self,
                  part_groups: Sequence[Sequence[int]],
@@ -116,9 +119,18 @@ class KeypointDecoderStage(BaseModule):
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args,
                               **kwargs) -> None:
-        if local_metadata.get('version', 1) < 2:
+        version = local_metadata.get('version', 1)
+        if version < 2:
             rename_keys(state_dict, prefix,
                         {'spegm.conv_stack.': 'conv_stack.'})
+        if version < 3 and self.update_instance_query:
+            warnings.warn(
+                f'{prefix or "KeypointDecoderStage"}: this checkpoint was '
+                'trained while the Q_I update read the raw pose RoI; it now '
+                'reads the conv stack output, as the official QueryPose '
+                'does, so the full (non-light) model gives different '
+                'outputs; fine-tune or retrain it',
+                stacklevel=2)
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       *args, **kwargs)
 
@@ -141,13 +153,14 @@ class KeypointDecoderStage(BaseModule):
             - sigma_logits: RLE σ before sigmoid, (n, K, 2).
             - attention: SPEGM attention maps, (n, M, 2S, 2S).
         """
+        roi_feats = self.conv_stack(pose_rois)
         if self.update_instance_query:
             instance_queries = self.instance_conv_norm(
                 instance_queries +
-                self.instance_conv(instance_queries, pose_rois))
+                self.instance_conv(instance_queries, roi_feats))
             instance_queries = self.instance_ffn_norm(
                 self.instance_ffn(instance_queries))
-        part_embeddings, attention = self.spegm(self.conv_stack(pose_rois))
+        part_embeddings, attention = self.spegm(roi_feats)
         if self.instance_to_part is not None:
             part_embeddings = part_embeddings + self.instance_to_part(
                 instance_queries).view(-1, self.num_parts, self.part_dim)

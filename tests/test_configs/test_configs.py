@@ -20,6 +20,11 @@ ABLATION_CONFIGS = [c for c in CONFIGS if 'ablations' in c]
 # 322,641,480, less its 99,840 unused (updater.fc3/norm_fc3), plus the 53,120
 # BN affine parameters that detectron2's FrozenBN keeps as buffers.
 NUM_PARAMS = {
+    # the released official models: their 194,249,008 / 364,433,840 less
+    # the unused parameters, plus the RLE flow (53,784), which the
+    # official code keeps in its criterion
+    'querypose_hrnet-w32-hrfpn-light_8xb2-280k_coco-800x1333': 193612872,
+    'querypose_hrnet-w48-hrfpnv1_8xb2-280k_coco-800x1333': 363785160,
     'querypose_r50-fpn-fig3a_8xb2-140k_coco-800x1333': 322594760,
     'querypose_r50-fpn-iter-concat_8xb2-140k_coco-800x1333': 322716488,
     'querypose_r50-fpn-iter-none_8xb2-140k_coco-800x1333': 322519112,

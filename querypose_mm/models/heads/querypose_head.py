@@ -1,5 +1,6 @@
 from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from mmdet.registry import MODELS as MMDET_MODELS
 from mmengine.model import ModuleList
@@ -65,6 +66,12 @@ class QueryPoseHead(BaseHead):
             matched at each stage (cheaper; the box decoders run once more
             without gradients for the matching). Allowed only where exact:
             the light version or the ``'box_only'`` flow.
+        wh_ratio_clip (float): A box side changes at most by this factor
+            (or its inverse) per stage (mmdet's ``delta2bbox``); the official
+            code allows 16 / 100000 (growth only).
+        keypoint_offset (float): Added to the predicted keypoints, in pixels
+            of the original image: -0.5 for the official checkpoints, which
+            learned detectron2's keypoints (COCO + 0.5).
     """
     _version = 2  # see _RENAMED_IN_VERSION_2
 
@@ -84,6 +91,8 @@ class QueryPoseHead(BaseHead):
                  proposals: ConfigType = dict(type='LearnableProposals'),
                  instance_query_flow: str = 'serial',
                  decode_matched_only: bool = False,
+                 wh_ratio_clip: float = 16 / 1000,
+                 keypoint_offset: float = 0.0,
                  init_cfg: OptConfigType = None) -> None:
         super().__init__(init_cfg)
         check_part_groups(part_groups, num_keypoints)
@@ -98,6 +107,8 @@ class QueryPoseHead(BaseHead):
         self.instance_query_flow = instance_query_flow
         self.decode_matched_only = decode_matched_only
         self.max_per_img = max_per_img
+        self.wh_ratio_clip = wh_ratio_clip
+        self.keypoint_offset = keypoint_offset
 
         self.proposals = MODELS.build(
             dict(
@@ -172,8 +183,10 @@ class QueryPoseHead(BaseHead):
         box_decoder = self.box_decoders[stage]
         cls_scores, deltas, instance_queries, _ = box_decoder(
             roi_feats, state.instance_queries)
-        boxes = box_decoder.bbox_coder.decode(flat_boxes, deltas.reshape(
-            -1, 4)).view(batch_size, num_queries, 4)
+        boxes = box_decoder.bbox_coder.decode(
+            flat_boxes,
+            deltas.reshape(-1, 4),
+            wh_ratio_clip=self.wh_ratio_clip).view(batch_size, num_queries, 4)
         check_finite_stage(stage, cls_scores, boxes)
 
         if select is None:
@@ -291,7 +304,14 @@ class QueryPoseHead(BaseHead):
                                       self.keypoints_feed_box_decoders)
         else:
             last = self.run_stages(feats, img_whwh)[-1]
-        return top_poses(last, self.num_keypoints, max_per_img)
+        preds = top_poses(last, self.num_keypoints, max_per_img)
+        if self.keypoint_offset:
+            for pred, sample in zip(preds, batch_data_samples):
+                # original-image pixels -> input pixels
+                pred.keypoints += self.keypoint_offset * np.asarray(
+                    sample.metainfo['input_size']) / np.asarray(
+                        sample.metainfo['input_scale'])
+        return preds
 
     def forward(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
         """Predict for every query of every image (the ``tensor`` mode).

@@ -396,3 +396,24 @@ def test_non_finite_ground_truth_is_a_clear_error_not_a_matcher_crash():
     sample.gt_instances.keypoints = keypoints
     with pytest.raises(ValueError, match='non-finite'):
         model.loss(batch['inputs'], batch['data_samples'])
+
+
+@pytest.mark.parametrize('wh_ratio_clip', [16 / 1000, 16 / 100000])
+def test_box_growth_per_stage_is_clamped_by_wh_ratio_clip(wh_ratio_clip):
+    """mmdet's default lets a side grow at most 62.5x a stage; the official
+    model allows 6250x (log 8.74)."""
+    model = tiny_model(wh_ratio_clip=wh_ratio_clip).eval()
+    decoder = model.head.box_decoders[0]
+    with torch.no_grad():
+        decoder.fc_reg.weight.zero_()
+        # dw = dh = 6 after the coder's std of 1
+        decoder.fc_reg.bias.copy_(torch.tensor([0., 0., 6., 6.]))
+    batch = model.data_preprocessor(real_batch((0, )), training=False)
+    feats = model.extract_feat(batch['inputs'])
+    img_whwh = image_whwh(batch['data_samples'], 'cpu')
+    with torch.no_grad():
+        boxes = model.head.run_stages(feats, img_whwh)[0].boxes[0]
+    growth = (boxes[:, 2] - boxes[:, 0]) / img_whwh[0, 0]
+    expected = min(6.0, abs(np.log(wh_ratio_clip)))
+    torch.testing.assert_close(
+        growth, torch.full_like(growth, float(np.exp(expected))))

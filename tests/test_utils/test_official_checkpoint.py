@@ -20,68 +20,43 @@ from querypose_mm.utils.official_checkpoint import (convert_state_dict,
 CONVERTER = osp.join(REPO_ROOT, 'tools', 'model_converters',
                      'querypose_official_to_mmpose.py')
 BRANCHES = [8, 16, 32, 64]
-TINY_HRNET = dict(
-    _delete_=True,
-    type='HRNet',
-    in_channels=3,
-    extra=dict(
-        stage1=dict(
-            num_modules=1,
-            num_branches=1,
-            block='BOTTLENECK',
-            num_blocks=(1, ),
-            num_channels=(8, )),
-        stage2=dict(
-            num_modules=1,
-            num_branches=2,
-            block='BASIC',
-            num_blocks=(1, 1),
-            num_channels=tuple(BRANCHES[:2])),
-        stage3=dict(
-            num_modules=1,
-            num_branches=3,
-            block='BASIC',
-            num_blocks=(1, 1, 1),
-            num_channels=tuple(BRANCHES[:3])),
-        stage4=dict(
-            num_modules=1,
-            num_branches=4,
-            block='BASIC',
-            num_blocks=(1, 1, 1, 1),
-            num_channels=tuple(BRANCHES),
-            multiscale_output=True)))
+
+
+def _tiny_hrnet() -> dict:
+    """The HRNet-W32 base config's backbone with one block per branch and
+    branches of 8..64 channels, random weights."""
+    from mmengine.config import Config
+    backbone = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', '_base_', 'models',
+                 'querypose_hrnet-w32-fpn.py')).model.backbone.to_dict()
+    backbone['init_cfg'] = None
+    for i, stage in enumerate(('stage1', 'stage2', 'stage3', 'stage4')):
+        extra = backbone['extra'][stage]
+        extra['num_modules'] = 1
+        extra['num_blocks'] = (1, ) * max(i + 1, 1)
+        extra['num_channels'] = (8, ) if i == 0 else tuple(BRANCHES[:i + 1])
+    return backbone
+
+
 # the official part order and sizes (scheme (c))
 OFFICIAL_PARTS = [5, 2, 2, 2, 2, 2, 2]
 
 
 def model_cfg(light: bool, neck: str) -> dict:
-    neck_cfg = dict(
-        _delete_=True,
-        type='mmdet.HRFPN',
-        in_channels=BRANCHES,
-        out_channels=64,
-        num_outs=4) if neck == 'HRFPN' else dict(
-            _delete_=True,
-            type='HRFPNv1',
-            in_channels=BRANCHES,
-            out_channels=64)
+    """The quick-start head (64 channels, 2 stages) on a tiny HRNet and the
+    official neck, in the converted configs' inference regime."""
     cfg = get_quickstart_model_cfg(
         dict(
-            backbone=TINY_HRNET,
-            neck=neck_cfg,
             head=dict(
                 keypoint_decoder=dict(update_instance_query=not light),
                 instance_query_flow='box_only',
                 wh_ratio_clip=16 / 100000,
                 keypoint_offset=-0.5)))
-    # merge_cfg keeps ``_delete_`` markers for mmengine; apply them here
-    for key in ('backbone', 'neck'):
-        cfg[key].pop('_delete_', None)
-    cfg['backbone'] = {
-        k: v
-        for k, v in cfg['backbone'].items() if k in TINY_HRNET or k == 'type'
-    }
-    cfg['neck'] = {k: v for k, v in cfg['neck'].items() if k in neck_cfg}
+    cfg['backbone'] = _tiny_hrnet()
+    cfg['neck'] = dict(
+        type='mmdet.HRFPN', in_channels=BRANCHES, out_channels=64,
+        num_outs=4) if neck == 'HRFPN' else dict(
+            type='HRFPNv1', in_channels=BRANCHES, out_channels=64)
     return cfg
 
 

@@ -13,6 +13,7 @@ from .utils.checkpoint import register_checkpoint_safe_globals  # noqa: E402
 
 register_checkpoint_safe_globals()
 
-from . import datasets, engine, models  # noqa: E402,F401  (registers modules)
+# registers every module of the project in mmpose's registries
+from . import datasets, engine, models, visualization  # noqa: E402,F401
 
 __all__ = ['__version__']

@@ -26,8 +26,13 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'))
 
 vis_backends = [dict(type='LocalVisBackend')]
+# draws only persons with a pose score >= pose_score_thr (the predictions
+# keep all of them)
 visualizer = dict(
-    type='PoseLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+    type='QueryPoseVisualizer',
+    pose_score_thr=0.1,
+    vis_backends=vis_backends,
+    name='visualizer')
 log_processor = dict(
     type='LogProcessor', window_size=50, by_epoch=False, num_digits=6)
 log_level = 'INFO'

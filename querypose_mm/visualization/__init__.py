@@ -1,0 +1,3 @@
+from .local_visualizer import QueryPoseVisualizer
+
+__all__ = ['QueryPoseVisualizer']

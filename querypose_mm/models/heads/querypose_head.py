@@ -66,9 +66,9 @@ class QueryPoseHead(BaseHead):
             matched at each stage (cheaper; the box decoders run once more
             without gradients for the matching). Allowed only where exact:
             the light version or the ``'box_only'`` flow.
-        wh_ratio_clip (float): A box side changes at most by this factor
-            (or its inverse) per stage (mmdet's ``delta2bbox``); the official
-            code allows 16 / 100000 (growth only).
+        wh_ratio_clip (float): A box side grows or shrinks at most by
+            ``1 / wh_ratio_clip`` per stage (mmdet's ``delta2bbox``); the
+            official code: 16 / 100000, growth only.
         keypoint_offset (float): Added to the predicted keypoints, in pixels
             of the original image: -0.5 for the official checkpoints, which
             learned detectron2's keypoints (COCO + 0.5).

@@ -1,13 +1,19 @@
-"""Evaluate a QueryPose checkpoint with mmengine's Runner (mmpose CLI).
+"""Evaluate a QueryPose checkpoint with mmengine's Runner (mmpose's CLI).
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
-        [--show-dir DIR] [--cfg-options k=v ...] [--launcher pytorch|slurm]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out METRICS]
+        [--dump PREDICTIONS.pkl] [--show] [--show-dir DIR] [--interval N]
+        [--wait-time S] [--cfg-options k=v ...] [--launcher pytorch|slurm]
+
+The flags mean what they mean in mmpose's tools/test.py; in addition the
+distributed launcher works on CPU-only machines (gloo).
 """
 import argparse
 import os
 import os.path as osp
 
+import mmengine
 from mmengine.config import Config, DictAction
+from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from querypose_mm.engine import prepare_cpu_distributed
@@ -19,11 +25,22 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save evaluation logs')
     parser.add_argument(
-        '--out', help='dump the metrics (and predictions) to this pickle')
+        '--out', help='save the metrics to this file (.json, .yaml, .pkl)')
+    parser.add_argument(
+        '--dump', help='dump the predictions to this pickle (.pkl)')
     parser.add_argument(
         '--show-dir',
         help='draw the predictions of every image into this folder '
         '(relative to the work dir)')
+    parser.add_argument(
+        '--show', action='store_true', help='display them in a window')
+    parser.add_argument(
+        '--interval', type=int, default=1, help='draw every N-th image')
+    parser.add_argument(
+        '--wait-time',
+        type=float,
+        default=1,
+        help='seconds each window stays up (--show)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -36,6 +53,9 @@ def parse_args(argv=None):
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
+    if args.dump and not args.dump.endswith(('.pkl', '.pickle')):
+        parser.error(f'--dump {args.dump}: the predictions are written as a '
+                     'pickle; give a .pkl file name')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -51,15 +71,30 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
-    if args.show_dir:
-        cfg.default_hooks.visualization.enable = True
-        cfg.default_hooks.visualization.out_dir = args.show_dir
-    if args.out:
+    if args.show or args.show_dir:
+        cfg.default_hooks.visualization.update(
+            enable=True,
+            show=args.show,
+            wait_time=args.wait_time,
+            interval=args.interval,
+            out_dir=args.show_dir)
+    if args.dump:
         cfg.test_evaluator = [cfg.test_evaluator] if isinstance(
             cfg.test_evaluator, dict) else list(cfg.test_evaluator)
         cfg.test_evaluator.append(
-            dict(type='DumpResults', out_file_path=args.out))
+            dict(type='DumpResults', out_file_path=args.dump))
     return cfg
+
+
+class SaveMetrics(Hook):
+    """Write the test metrics to a file (mmengine.dump picks the format)."""
+
+    def __init__(self, out_file: str) -> None:
+        self.out_file = out_file
+
+    def after_test_epoch(self, runner, metrics=None) -> None:
+        if metrics is not None:
+            mmengine.dump(metrics, self.out_file)
 
 
 def main(argv=None):
@@ -70,6 +105,8 @@ def main(argv=None):
             'file that tools/train.py wrote into its work dir')
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = Runner.from_cfg(prepare_cpu_distributed(cfg))
+    if args.out:
+        runner.register_hook(SaveMetrics(args.out), 'LOWEST')
     return runner.test()
 
 

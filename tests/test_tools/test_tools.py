@@ -77,17 +77,31 @@ def _test_cmd_for_train_images(summary, work_dir):
 
 
 def test_tools_test_reports_the_quickstart_ap(quickstart, tmp_path):
+    """mmpose's flags: --out writes the metrics, --dump the predictions,
+    --show-dir the pictures."""
     summary = quickstart['summary']
-    out = tmp_path / 'preds.pkl'
+    metrics, dump = tmp_path / 'metrics.json', tmp_path / 'preds.pkl'
     output = run([
         sys.executable, 'tools/test.py', CPU_CONFIG, summary['checkpoint'],
         '--out',
-        str(out)
+        str(metrics), '--dump',
+        str(dump), '--show-dir', 'vis'
     ] + _test_cmd_for_train_images(summary, tmp_path / 'test'))
     ap = float(re.search(r'coco/AP: (\d\.\d+)', output).group(1))
-    assert ap == pytest.approx(
-        summary['metrics']['train_images']['coco/AP'], abs=1e-4)
-    assert out.is_file()
+    expected = summary['metrics']['train_images']['coco/AP']
+    assert ap == pytest.approx(expected, abs=1e-4)
+    with open(metrics) as f:
+        assert json.load(f)['coco/AP'] == pytest.approx(expected, abs=1e-4)
+    import pickle
+    with open(dump, 'rb') as f:
+        predictions = pickle.load(f)
+    assert len(predictions) == len(QUICK_IMAGES)
+    assert predictions[0]['pred_instances']['keypoints'].shape[1:] == (17, 2)
+    pictures = [
+        name for _, _, names in os.walk(tmp_path / 'test') for name in names
+        if name.endswith('.jpg')
+    ]
+    assert len(pictures) == len(QUICK_IMAGES)
 
 
 def test_mim_train_and_test(quickstart, tmp_path):

@@ -25,6 +25,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from analysis.plot_curves import plot, read_curves  # noqa: E402
 from dataset_converters.coco_subset import make_coco_subset  # noqa: E402
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -158,6 +159,12 @@ def main(argv=None):
         # the visualization hook writes under the test run's timestamp
         pictures=sorted(
             glob.glob(osp.join(cfg.work_dir, 'test_train', '*', 'vis')))[-1])
+    curves = read_curves(osp.join(runner.log_dir, 'vis_data', 'scalars.json'))
+    summary['loss_curve_png'] = osp.join(cfg.work_dir, 'loss_curve.png')
+    plot(
+        curves, ['loss'],
+        summary['loss_curve_png'],
+        title=f'quick start: {osp.basename(args.config)}')
     with open(osp.join(cfg.work_dir, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=1)
     print(f"\nquick start: {summary['iterations']} iterations in "
@@ -166,6 +173,7 @@ def main(argv=None):
     for split, values in summary['metrics'].items():
         print(f"  {split}: AP {values.get('coco/AP', float('nan')):.3f}  "
               f"AP50 {values.get('coco/AP .5', float('nan')):.3f}")
+    print(f"  loss curve: {summary['loss_curve_png']}")
     print(f"  pictures: {summary['pictures']}\n  summary: "
           f"{osp.join(cfg.work_dir, 'summary.json')}")
     return summary

@@ -216,3 +216,49 @@ def test_benchmark_builds_and_runs_mmposes_peers(peer):
         out = model.test_step(as_batch(samples))[0]
     keypoints = out.pred_instances.keypoints
     assert keypoints.ndim == 3 and keypoints.shape[1:] == (17, 2)
+
+
+MMPOSE_TOOLS = osp.join(
+    osp.dirname(__import__('mmpose').__file__), '.mim', 'tools')
+
+
+def test_quickstart_and_plot_curves_draw_the_loss_curve(quickstart, tmp_path):
+    assert osp.isfile(quickstart['summary']['loss_curve_png'])
+    out = tmp_path / 'curves.png'
+    output = run([
+        sys.executable, 'tools/analysis/plot_curves.py',
+        str(quickstart['work_dir']), '--keys', 'loss', 's1.loss_kpt', '--out',
+        str(out)
+    ])
+    assert out.is_file() and out.stat().st_size > 5000
+    assert 'loss, s1.loss_kpt from' in output
+
+
+def test_publish_model_wrapper_strips_the_optimizer(quickstart, tmp_path):
+    import torch
+    run([
+        sys.executable, 'tools/misc/publish_model.py',
+        quickstart['summary']['checkpoint'],
+        str(tmp_path / 'published.pth')
+    ])
+    published = [p for p in os.listdir(tmp_path) if p.startswith('published-')]
+    assert len(published) == 1  # named with its SHA-256 prefix, as mmpose
+    checkpoint = torch.load(tmp_path / published[0])
+    assert sorted(checkpoint) == ['meta', 'state_dict']
+
+
+def test_mmposes_get_flops_and_browse_dataset_run_on_our_config(tmp_path):
+    output = run([
+        sys.executable,
+        osp.join(MMPOSE_TOOLS, 'analysis_tools', 'get_flops.py'), CPU_CONFIG,
+        '--input-shape', '256', '320'
+    ])
+    assert re.search(r'Flops: [\d.]+G', output)
+    assert 'Params: 4.865M' in output
+    run([
+        sys.executable,
+        osp.join(MMPOSE_TOOLS, 'misc', 'browse_dataset.py'), CPU_CONFIG,
+        '--output-dir',
+        str(tmp_path), '--not-show', '--phase', 'train'
+    ])
+    assert len(os.listdir(tmp_path)) == 9  # the quick start's 9 images

@@ -262,3 +262,50 @@ def test_mmposes_get_flops_and_browse_dataset_run_on_our_config(tmp_path):
         str(tmp_path), '--not-show', '--phase', 'train'
     ])
     assert len(os.listdir(tmp_path)) == 9  # the quick start's 9 images
+
+
+def test_demo_on_a_video_writes_the_drawn_video_with_progress(
+        quickstart, tmp_path):
+    import cv2
+    video = str(tmp_path / 'clip.mp4')
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'mp4v'), 5,
+                             (320, 240))
+    for name in ('000000000139.jpg', '000000034417.jpg', '000000109313.jpg'):
+        frame = cv2.imread(osp.join(COCO_MINI, 'val2017', name))
+        writer.write(cv2.resize(frame, (320, 240)))
+    writer.release()
+    output = run([
+        sys.executable, 'demo/querypose_demo.py', video, '--config',
+        CPU_CONFIG, '--checkpoint', quickstart['summary']['checkpoint'],
+        '--out-dir',
+        str(tmp_path / 'out'), '--pose-thr', '0.2'
+    ])
+    assert re.search(r'3/3, [\d.]+ task/s', output)  # mmengine's bar, fps
+    assert '3 frame(s) done' in output
+    drawn = cv2.VideoCapture(
+        str(tmp_path / 'out' / 'visualizations' / 'clip.mp4'))
+    assert int(drawn.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    with open(tmp_path / 'out' / 'predictions' / 'clip.json') as f:
+        frames = json.load(f)
+    assert len(frames) == 3
+
+
+def test_demo_webcam_input_is_accepted_and_a_missing_camera_is_clear(
+        quickstart, tmp_path):
+    """No camera here: the demo passes 'webcam:ID' to the inferencer (no
+    'does not exist' error) and says the camera could not be opened."""
+    cmd = [
+        sys.executable, 'demo/querypose_demo.py', 'webcam:7', '--config',
+        CPU_CONFIG, '--checkpoint', quickstart['summary']['checkpoint'],
+        '--out-dir',
+        str(tmp_path)
+    ]
+    proc = subprocess.run(
+        cmd,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300)
+    assert proc.returncode != 0
+    assert 'webcam:7: the camera could not be opened' in proc.stdout

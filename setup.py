@@ -1,39 +1,49 @@
-"""Packaging for querypose_mm (an OpenMMLab plugin).
+"""Build hook of querypose_mm (metadata: pyproject.toml).
 
-Install the pinned OpenMMLab stack with ``bash tools/setup_env.sh``; it ends
-with ``pip install --no-deps -e .`` because resolving mmpose 1.3.2's own
-requirements would try to build chumpy, which fails.
+As OpenMMLab packages do, the configs, tools and model index are shipped
+inside the package under ``querypose_mm/.mim`` so that mim finds them in an
+installed wheel: copied for a wheel or sdist, linked for an editable
+install. Install the pinned stack with ``bash tools/setup_env.sh``, which
+ends with ``pip install --no-deps --no-build-isolation -e .``.
 """
+import os
 import os.path as osp
-import re
-from setuptools import find_packages, setup
+import shutil
+import sys
+from setuptools import setup
 
 HERE = osp.dirname(osp.abspath(__file__))
+MIM_FILES = ('configs', 'tools', 'demo', 'model-index.yml')
 
 
-def read_version() -> str:
-    with open(osp.join(HERE, 'querypose_mm', 'version.py')) as f:
-        return re.search(r"__version__ = '([^']+)'", f.read()).group(1)
+def add_mim_extension() -> None:
+    """Fill ``querypose_mm/.mim`` with copies (wheel, sdist) or symbolic
+    links (editable install) of the files mim reads."""
+    if any(cmd in sys.argv for cmd in ('bdist_wheel', 'sdist')):
+        mode = 'copy'
+    elif any(cmd in sys.argv for cmd in ('develop', 'editable_wheel')):
+        mode = 'symlink'
+    else:
+        return
+    mim_dir = osp.join(HERE, 'querypose_mm', '.mim')
+    os.makedirs(mim_dir, exist_ok=True)
+    for name in MIM_FILES:
+        source, target = osp.join(HERE, name), osp.join(mim_dir, name)
+        if osp.islink(target) or osp.isfile(target):
+            os.remove(target)
+        elif osp.isdir(target):
+            shutil.rmtree(target)
+        if mode == 'symlink':
+            os.symlink(osp.relpath(source, mim_dir), target)
+        elif osp.isdir(source):
+            shutil.copytree(
+                source,
+                target,
+                ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+        else:
+            shutil.copyfile(source, target)
 
 
-def parse_requirements(fname: str) -> list:
-    with open(osp.join(HERE, 'requirements', fname)) as f:
-        lines = (line.split('#')[0].strip() for line in f)
-        return [line for line in lines if line]
-
-
-setup(
-    name='querypose_mm',
-    version=read_version(),
-    description='QueryPose (NeurIPS 2022) sparse multi-person pose regression '
-    'for MMPose',
-    long_description=open(osp.join(HERE, 'README.md')).read(),
-    long_description_content_type='text/markdown',
-    license='Apache License 2.0',
-    packages=find_packages(exclude=('configs', 'tools', 'tests', 'demo')),
-    include_package_data=True,
-    python_requires='>=3.8',
-    install_requires=parse_requirements('runtime.txt'),
-    extras_require={'tests': parse_requirements('tests.txt')},
-    zip_safe=False,
-)
+if __name__ == '__main__':
+    add_mim_extension()
+    setup()

@@ -198,12 +198,16 @@ fi
 pip_install -q --force-reinstall --no-deps "${xtcoco_wheels[0]}"
 "$py" -c 'from xtcocotools.cocoeval import COCOeval'
 
-step "test and lint tools (requirements/tests.txt)"
-pip_pinned -q -r "$repo_root/requirements/tests.txt"
+step "test, lint and optional tools (requirements/tests.txt, optional.txt)"
+pip_pinned -q -r "$repo_root/requirements/tests.txt" -r "$repo_root/requirements/optional.txt"
+
+# openmim's openxlab pins setuptools~=60.2, which predates pyproject.toml
+# metadata (PEP 621, setuptools >= 61); mim works with the newer one.
+pip_install -q "setuptools>=64,<70"
 
 step "querypose_mm (editable)"
 # --no-deps: every requirement is installed above; resolving mmpose's again would pull chumpy.
-pip_pinned -q --no-deps -e "$repo_root"
+pip_pinned -q --no-deps --no-build-isolation -e "$repo_root"
 
 step "check the environment"
 "$py" - <<'EOF'

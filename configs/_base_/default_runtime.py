@@ -25,6 +25,10 @@ env_cfg = dict(
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     dist_cfg=dict(backend='nccl'))
 
+# TensorBoard too (requirements/optional.txt, installed by the setup): put
+# visualizer = dict(vis_backends=[dict(type='LocalVisBackend'),
+#                                 dict(type='TensorboardVisBackend')])
+# in your config; the event files go to <work_dir>/<time>/vis_data.
 vis_backends = [dict(type='LocalVisBackend')]
 # draws only persons with a pose score >= pose_score_thr (the predictions
 # keep all of them)

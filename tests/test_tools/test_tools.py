@@ -309,3 +309,26 @@ def test_demo_webcam_input_is_accepted_and_a_missing_camera_is_clear(
         timeout=300)
     assert proc.returncode != 0
     assert 'webcam:7: the camera could not be opened' in proc.stdout
+
+
+def test_tensorboard_is_a_one_line_config_switch(tmp_path):
+    config = tmp_path / 'with_tensorboard.py'
+    config.write_text(
+        f'_base_ = [{CPU_CONFIG!r}]\n'
+        # the line the README gives
+        "visualizer = dict(vis_backends=[dict(type='LocalVisBackend'), "
+        "dict(type='TensorboardVisBackend')])\n")
+    run([
+        sys.executable, 'tools/train.py',
+        str(config), '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options', 'train_cfg.max_iters=2',
+        'default_hooks.logger.interval=1',
+        f'train_dataloader.dataset.data_root={COCO_MINI}',
+        f'val_dataloader.dataset.data_root={COCO_MINI}',
+        f'test_dataloader.dataset.data_root={COCO_MINI}'
+    ])
+    events = [
+        name for _, _, names in os.walk(tmp_path / 'work') for name in names
+        if name.startswith('events.out.tfevents')
+    ]
+    assert len(events) == 1

@@ -1,7 +1,14 @@
 """Train a QueryPose model with mmengine's Runner (mmpose-compatible CLI).
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
-        [--auto-scale-lr] [--cfg-options k=v ...] [--launcher pytorch|slurm]
+        [--no-validate] [--auto-scale-lr] [--show-dir DIR] [--show]
+        [--interval N] [--wait-time S] [--cfg-options k=v ...]
+        [--launcher pytorch|slurm]
+
+The flags mean what they mean in mmpose's tools/train.py (--show-dir and
+--show draw the validation predictions); in addition --resume without a
+path skips a truncated last checkpoint, and the distributed launcher works
+on CPU-only machines (gloo).
 """
 import argparse
 import os
@@ -39,6 +46,19 @@ def parse_args(argv=None):
         action='store_true',
         help='scale the lr by the actual total batch size')
     parser.add_argument(
+        '--show-dir',
+        help='draw the validation predictions into this folder (relative '
+        'to the work dir)')
+    parser.add_argument(
+        '--show', action='store_true', help='display them in a window')
+    parser.add_argument(
+        '--interval', type=int, default=1, help='draw every N-th image')
+    parser.add_argument(
+        '--wait-time',
+        type=float,
+        default=1,
+        help='seconds each window stays up (--show)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -72,6 +92,13 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.val_evaluator = None
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
+    if args.show or args.show_dir:
+        cfg.default_hooks.visualization.update(
+            enable=True,
+            show=args.show,
+            wait_time=args.wait_time,
+            interval=args.interval,
+            out_dir=args.show_dir)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if args.resume == 'auto':

@@ -2,6 +2,7 @@
 trains and evaluates, and the OCHuman test config evaluates, on the
 bundled fixtures of mmpose's own test suite, with the quick-start-sized
 model (the configs' paper-sized model is what a GPU user trains)."""
+import os
 import os.path as osp
 import re
 import subprocess
@@ -65,10 +66,18 @@ def test_aic_worked_example_trains_and_evaluates(tmp_path):
     cfg.dump(config)
     output = _run([
         osp.join(REPO_ROOT, 'tools', 'train.py'), config, '--work-dir',
-        str(tmp_path / 'work')
+        str(tmp_path / 'work'), '--show-dir', 'vis'
     ], REPO_ROOT)
     ap = float(re.search(r'aic/AP: (\d\.\d+)', output).group(1))
     assert 0.0 <= ap <= 1.0
+    # --show-dir (mmpose's flag): in training, mmpose's visualization hook
+    # draws the first image of each validation batch into the log's
+    # vis_data/vis_image
+    drawn = [
+        name for _, _, names in os.walk(tmp_path / 'work') for name in names
+        if name.startswith('val_img') and name.endswith('.png')
+    ]
+    assert len(drawn) >= 1
     output = _run([
         osp.join(REPO_ROOT, 'tools', 'test.py'), config,
         str(tmp_path / 'work' / 'iter_3.pth'), '--work-dir',

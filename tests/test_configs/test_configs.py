@@ -20,6 +20,10 @@ ABLATION_CONFIGS = [c for c in CONFIGS if 'ablations' in c]
 # 322,641,480, less its 99,840 unused (updater.fc3/norm_fc3), plus the 53,120
 # BN affine parameters that detectron2's FrozenBN keeps as buffers.
 NUM_PARAMS = {
+    # 14 keypoints: 3 fewer x 6 stages x 2 heads (coordinates, sigmas) x
+    # (128 x 2 + 2)
+    'querypose_r50-fpn_8xb2-280k_aic-800x1333': 322585472,
+    'querypose_r50-fpn_8xb2-280k_coco-800x1333_test-ochuman': 322594760,
     # the released official models: their 194,249,008 / 364,433,840 less
     # the unused parameters, plus the RLE flow (53,784), which the
     # official code keeps in its criterion

@@ -75,6 +75,12 @@ SPECS: Dict[str, ModelSpec] = {
         f'querypose:{_QUERYPOSE_R50}',
         # COCO's keypoint AP reads at most 20 persons per image
         test_cfg=dict(max_per_img=20, decode_topk=20)),
+    'querypose-r50-cp':
+    ModelSpec(
+        'QueryPose R50-FPN, activation checkpointing of the keypoint '
+        'decoders\' conv stacks (keypoint_decoder.with_cp=True)',
+        f'querypose:{_QUERYPOSE_R50}',
+        head=dict(keypoint_decoder=dict(with_cp=True))),
     'querypose-hrnet-w48':
     ModelSpec(
         'QueryPose HRNet-W48-FPN (ours)', 'querypose:querypose/coco/'

@@ -417,3 +417,25 @@ def test_box_growth_per_stage_is_clamped_by_wh_ratio_clip(wh_ratio_clip):
     expected = min(6.0, abs(np.log(wh_ratio_clip)))
     torch.testing.assert_close(
         growth, torch.full_like(growth, float(np.exp(expected))))
+
+
+def test_activation_checkpointing_gives_the_same_losses_and_gradients():
+    """keypoint_decoder.with_cp recomputes the conv stack in the backward
+    pass: same losses, same gradients for every parameter."""
+    results = []
+    for with_cp in (False, True):
+        model = tiny_model(keypoint_decoder=dict(with_cp=with_cp)).train()
+        batch = model.data_preprocessor(real_batch(), training=True)
+        losses = model.loss(batch['inputs'], batch['data_samples'])
+        sum(losses.values()).backward()
+        results.append((losses, {
+            name: p.grad.clone()
+            for name, p in model.named_parameters() if p.grad is not None
+        }))
+    (losses, grads), (losses_cp, grads_cp) = results
+    for name in losses:
+        torch.testing.assert_close(losses_cp[name], losses[name])
+    assert sorted(grads_cp) == sorted(grads)
+    for name in grads:
+        torch.testing.assert_close(
+            grads_cp[name], grads[name], rtol=1e-5, atol=1e-7)

@@ -6,6 +6,7 @@ from mmcv.cnn.bricks.transformer import FFN
 from mmdet.registry import MODELS as MMDET_MODELS
 from mmengine.model import BaseModule
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType
@@ -49,6 +50,11 @@ class KeypointDecoderStage(BaseModule):
         iteration (str): Mode of :class:`SelectiveIteration` (Table 2a).
             Defaults to ``'sim'``.
         dropout (float): Dropout in attention/FFN. Defaults to 0.
+        with_cp (bool): In training, recompute the conv stack in the
+            backward pass instead of keeping its activations (mmdet's
+            activation checkpointing switch): the stack's 512-channel maps of
+            every decoded query are most of a training step's memory.
+            Defaults to False.
     """
     # 2: the conv stack moved from ``spegm.conv_stack`` to ``conv_stack``;
     # 3: the Q_I update reads the conv stack's output, not the raw RoI
@@ -69,6 +75,7 @@ class KeypointDecoderStage(BaseModule):
                  instance_to_part: bool = True,
                  iteration: str = 'sim',
                  dropout: float = 0.0,
+                 with_cp: bool = False,
                  init_cfg=None) -> None:
         super().__init__(init_cfg)
         check_part_groups(part_groups, num_keypoints)
@@ -77,6 +84,7 @@ class KeypointDecoderStage(BaseModule):
         self.part_dim = part_dim
         self.in_channels = in_channels
         self.update_instance_query = update_instance_query
+        self.with_cp = with_cp
         layers = []
         for i in range(num_convs):
             c_in = in_channels if i == 0 else conv_channels
@@ -153,7 +161,11 @@ class KeypointDecoderStage(BaseModule):
             - sigma_logits: RLE σ before sigmoid, (n, K, 2).
             - attention: SPEGM attention maps, (n, M, 2S, 2S).
         """
-        roi_feats = self.conv_stack(pose_rois)
+        if self.with_cp and self.training and pose_rois.requires_grad:
+            roi_feats = checkpoint(
+                self.conv_stack, pose_rois, use_reentrant=False)
+        else:
+            roi_feats = self.conv_stack(pose_rois)
         if self.update_instance_query:
             instance_queries = self.instance_conv_norm(
                 instance_queries +

@@ -17,6 +17,8 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from querypose_mm.engine import prepare_cpu_distributed
+from querypose_mm.engine.cli import (add_visualization_args,
+                                     apply_visualization_args)
 
 
 def parse_args(argv=None):
@@ -28,19 +30,7 @@ def parse_args(argv=None):
         '--out', help='save the metrics to this file (.json, .yaml, .pkl)')
     parser.add_argument(
         '--dump', help='dump the predictions to this pickle (.pkl)')
-    parser.add_argument(
-        '--show-dir',
-        help='draw the predictions of every image into this folder '
-        '(relative to the work dir)')
-    parser.add_argument(
-        '--show', action='store_true', help='display them in a window')
-    parser.add_argument(
-        '--interval', type=int, default=1, help='draw every N-th image')
-    parser.add_argument(
-        '--wait-time',
-        type=float,
-        default=1,
-        help='seconds each window stays up (--show)')
+    add_visualization_args(parser, 'predictions of every image')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -71,13 +61,7 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
-    if args.show or args.show_dir:
-        cfg.default_hooks.visualization.update(
-            enable=True,
-            show=args.show,
-            wait_time=args.wait_time,
-            interval=args.interval,
-            out_dir=args.show_dir)
+    apply_visualization_args(cfg, args)
     if args.dump:
         cfg.test_evaluator = [cfg.test_evaluator] if isinstance(
             cfg.test_evaluator, dict) else list(cfg.test_evaluator)

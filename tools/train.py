@@ -19,6 +19,8 @@ from mmengine.runner import Runner
 
 from querypose_mm.engine import (find_resumable_checkpoint,
                                  prepare_cpu_distributed)
+from querypose_mm.engine.cli import (add_visualization_args,
+                                     apply_visualization_args)
 
 
 def parse_args(argv=None):
@@ -45,19 +47,7 @@ def parse_args(argv=None):
         '--auto-scale-lr',
         action='store_true',
         help='scale the lr by the actual total batch size')
-    parser.add_argument(
-        '--show-dir',
-        help='draw the validation predictions into this folder (relative '
-        'to the work dir)')
-    parser.add_argument(
-        '--show', action='store_true', help='display them in a window')
-    parser.add_argument(
-        '--interval', type=int, default=1, help='draw every N-th image')
-    parser.add_argument(
-        '--wait-time',
-        type=float,
-        default=1,
-        help='seconds each window stays up (--show)')
+    add_visualization_args(parser, 'validation predictions')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -92,13 +82,7 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.val_evaluator = None
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
-    if args.show or args.show_dir:
-        cfg.default_hooks.visualization.update(
-            enable=True,
-            show=args.show,
-            wait_time=args.wait_time,
-            interval=args.interval,
-            out_dir=args.show_dir)
+    apply_visualization_args(cfg, args)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if args.resume == 'auto':

@@ -177,11 +177,14 @@ def measure(name: str,
             batch_size: int = 2,
             device: str = 'cpu',
             channels_last: bool = False,
-            with_train_step: bool = False) -> dict:
+            with_train_step: bool = False,
+            autocast: bool = False) -> dict:
     """Every figure of one model: params (M), GMACs of one forward at the
     input, latency at batch 1 (median, p90 over ``runs``), throughput at
     ``batch_size``, peak memory; for QueryPose the time per module group
-    and, with ``with_train_step``, the training iteration."""
+    and, with ``with_train_step``, the training iteration. ``autocast``
+    runs inference under ``torch.autocast`` (bfloat16 on the CPU, float16
+    on CUDA), as mmengine's ``test_cfg=dict(fp16=True)`` does."""
     import mmcv
     import torch
     spec = SPECS[name]
@@ -192,7 +195,10 @@ def measure(name: str,
     single = as_batch(samples[:1])
     if device.startswith('cuda'):
         torch.cuda.reset_peak_memory_stats()
-    with torch.no_grad():
+    dtype = torch.float16 if device.startswith('cuda') else torch.bfloat16
+    precision = torch.autocast(
+        device_type=device.split(':')[0], dtype=dtype, enabled=autocast)
+    with torch.no_grad(), precision:
         latency = time_calls(lambda: model.test_step(single), runs, warmup,
                              device)
         batch_size = min(batch_size, spec.max_batch or batch_size)
@@ -215,10 +221,12 @@ def measure(name: str,
         torch=torch.__version__,
         mmcv=mmcv.__version__,
         threads=torch.get_num_threads(),
-        channels_last=channels_last)
+        channels_last=channels_last,
+        autocast=str(dtype).replace('torch.', '') if autocast else 'off')
     if spec.is_querypose:
-        result['breakdown_ms'] = module_breakdown(model, single, device,
-                                                  max(runs // 2, 1))
+        with precision:
+            result['breakdown_ms'] = module_breakdown(model, single, device,
+                                                      max(runs // 2, 1))
         if with_train_step:
             result['train_step'] = train_step(name, short_side, max_size,
                                               batch_size, runs, warmup, device)

@@ -8,7 +8,7 @@ from typing import Dict, List
 CSV_FIELDS = [
     'model', 'params_m', 'gmacs', 'latency_ms_median', 'latency_ms_p90',
     'throughput_img_s', 'throughput_batch', 'peak_mem_mb', 'input_hw',
-    'device', 'torch', 'mmcv', 'threads', 'channels_last', 'error'
+    'device', 'torch', 'mmcv', 'threads', 'channels_last', 'autocast', 'error'
 ]
 
 

@@ -3,6 +3,7 @@
     python tools/analysis/benchmark.py [--models querypose-r50 edpose-r50 ...]
         [--short-side 800] [--max-size 1333] [--runs 10] [--warmup 2]
         [--batch-size 2] [--device cpu|cuda] [--train-step] [--channels-last]
+        [--autocast]
         [--quick] [--out-dir work_dirs/benchmark]
 
 Each model (``querypose_mm.benchmark.SPECS``) is built with random weights
@@ -59,6 +60,10 @@ def parse_args(argv=None):
         action='store_true',
         help='convert every model to channels-last')
     parser.add_argument(
+        '--autocast',
+        action='store_true',
+        help='inference under autocast (bf16 on the CPU, fp16 on CUDA)')
+    parser.add_argument(
         '--train-step',
         action='store_true',
         help='also time QueryPose training iterations')
@@ -87,6 +92,7 @@ def run_in_subprocess(name: str, args, out_dir: str) -> dict:
             cmd += ['--' + option.replace('_', '-'), str(value)]
     cmd += ['--train-step'] * args.train_step
     cmd += ['--channels-last'] * args.channels_last
+    cmd += ['--autocast'] * args.autocast
     proc = subprocess.run(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
@@ -109,7 +115,7 @@ def main(argv=None):
             torch.set_num_threads(args.threads)
         result = measure(args.single, args.short_side, args.max_size,
                          args.runs, args.warmup, args.batch_size, args.device,
-                         args.channels_last, args.train_step)
+                         args.channels_last, args.train_step, args.autocast)
         path = osp.join(out_dir, f'{args.single}.json')
         with open(path + '.partial', 'w') as f:
             json.dump(result, f)
@@ -127,13 +133,15 @@ def main(argv=None):
         **{option: getattr(args, option)
            for option in MEASURE_OPTIONS},
         channels_last=args.channels_last,
+        autocast=args.autocast,
         macs_counter='torch.utils.flop_counter.FlopCounterMode (MACs)',
         note='random weights: NMS/grouping time of DEKR and RTMO is not '
         'representative of trained models')
     write_results(results, meta, out_dir)
     print(f"\n{meta['date']}, {meta['machine']}, input short side "
           f'{args.short_side} (max {args.max_size}), {args.runs} runs after '
-          f"{args.warmup} warm-up{', channels-last' * args.channels_last}\n")
+          f"{args.warmup} warm-up{', channels-last' * args.channels_last}"
+          f"{', autocast' * args.autocast}\n")
     print(format_table(results))
     print(f"\nNote: {meta['note']}.\nWritten: {out_dir}/benchmark."
           '{json,csv,png}')

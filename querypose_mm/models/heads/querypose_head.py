@@ -236,8 +236,9 @@ class QueryPoseHead(BaseHead):
         """
         check_fpn_feats(feats, self.num_box_levels, self.in_channels)
         # mmcv 2.1's RoIAlign reads its input as NCHW-contiguous whatever its
-        # strides: channels-last maps would give silently wrong RoIs
-        feats = [feat.contiguous() for feat in feats]
+        # strides (channels-last maps would give silently wrong RoIs), and its
+        # CPU kernel has no bfloat16 (under autocast the FPN gives bf16)
+        feats = [feat.contiguous().float() for feat in feats]
         state = QueryState(*self.proposals(img_whwh))
         batch_inds = torch.arange(
             img_whwh.size(0),

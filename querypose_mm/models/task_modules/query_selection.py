@@ -105,6 +105,9 @@ def top_poses(last: StageOutput, num_keypoints: int,
         ``sigmoid(cls) * mean_k(keypoint_scores)`` they are ranked by;
         queries whose keypoints were not decoded rank last.
     """
+    # scores and coordinates in float32, also under bf16/fp16 autocast
+    last = StageOutput(*(t.float() if t.is_floating_point() else t
+                         for t in last))
     batch_size, num_queries = last.cls_scores.shape[:2]
     k = num_keypoints
     cls_prob = last.cls_scores[..., 0].sigmoid()

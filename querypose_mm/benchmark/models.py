@@ -166,14 +166,12 @@ def build_model(name: str, device: str):
     from mmengine.registry import init_default_scope
 
     from mmpose.registry import MODELS
-    from querypose_mm.testing import merge_cfg
     spec = SPECS[name]
     cfg = load_config(spec.config_path())
     init_default_scope(cfg.get('default_scope', 'mmpose'))
     _strip_pretrained(cfg.model)
     if spec.head or spec.test_cfg:
-        cfg.model = merge_cfg(cfg.model.to_dict(),
-                              dict(head=spec.head, test_cfg=spec.test_cfg))
+        cfg.model.merge(dict(head=spec.head, test_cfg=spec.test_cfg))
     if spec.pad_size_divisor:
         cfg.model.data_preprocessor.pad_size_divisor = spec.pad_size_divisor
     model = MODELS.build(cfg.model)

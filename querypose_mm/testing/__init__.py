@@ -1,10 +1,8 @@
 from ._utils import (QUICKSTART_CONFIG, build_quickstart_model,
                      finite_training_step, get_config_path,
-                     get_quickstart_head_cfg, get_quickstart_model_cfg,
-                     merge_cfg)
+                     get_quickstart_head_cfg, get_quickstart_model_cfg)
 
 __all__ = [
     'QUICKSTART_CONFIG', 'build_quickstart_model', 'finite_training_step',
-    'get_config_path', 'get_quickstart_head_cfg', 'get_quickstart_model_cfg',
-    'merge_cfg'
+    'get_config_path', 'get_quickstart_head_cfg', 'get_quickstart_model_cfg'
 ]

@@ -1,6 +1,5 @@
 """Small QueryPose models for tests, built from the project's own configs
 (as ``mmpose.testing`` / ``mmdet.testing`` do), so no test copies a head."""
-import copy
 import os.path as osp
 from typing import Dict, Optional
 
@@ -29,23 +28,14 @@ def get_config_path(rel_path: str) -> str:
         'querypose_mm/.mim/configs')
 
 
-def merge_cfg(base: Dict, overrides: Optional[Dict]) -> Dict:
-    """``base`` updated by ``overrides``: dicts are merged key by key, any
-    other value replaces (mmengine's config inheritance rule)."""
-    merged = copy.deepcopy(base)
-    for key, value in (overrides or {}).items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_cfg(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
 def get_quickstart_model_cfg(overrides: Optional[Dict] = None) -> Dict:
     """The CPU quick-start model (half-width R18, 64 channels, 12 queries,
-    2 stages, 7x7 pose RoI) as a plain dict, updated by ``overrides``."""
-    cfg = Config.fromfile(get_config_path(QUICKSTART_CONFIG))
-    return merge_cfg(cfg.model.to_dict(), overrides)
+    2 stages, 7x7 pose RoI) as a plain dict, updated by ``overrides`` as
+    mmengine merges a child config (``ConfigDict.merge``: dicts key by key,
+    ``_delete_=True`` replaces)."""
+    model = Config.fromfile(get_config_path(QUICKSTART_CONFIG)).model
+    model.merge(overrides or {})
+    return model.to_dict()
 
 
 def get_quickstart_head_cfg(**overrides) -> Dict:

@@ -3,6 +3,8 @@
     python demo/querypose_demo.py INPUT --config CONFIG --checkpoint CKPT \
         [--out-dir demo_out] [--show] [--pose-thr 0.1] [--kpt-thr 0.3] \
         [--max-persons N] [--device cpu|cuda:0]
+    python demo/querypose_demo.py INPUT --backend onnxruntime \
+        --onnx querypose.onnx [same options]
 
 INPUT is an image, a folder of images, a video file, or ``webcam`` /
 ``webcam:ID`` (a camera; the window is shown). A thin layer over mmpose's
@@ -12,26 +14,50 @@ predictions (every person, whatever its score) as JSON under
 ``<out-dir>/predictions``, and shows a progress bar with frames per second.
 Pictures draw the persons whose pose score reaches ``--pose-thr`` (default:
 the config's ``visualizer.pose_score_thr``).
+
+``--backend onnxruntime`` runs a model exported by
+``tools/deployment/pytorch2onnx.py`` with ``QueryPoseOnnxRuntime`` (its own
+pre- and post-processing) and draws with the visualizer of the config stored
+in the ONNX file (or ``--config``), with the same options and outputs.
 """
 import argparse
 import os
 import os.path as osp
-from typing import Optional
+from typing import Iterator, Optional, Tuple
 
 import cv2
+import mmcv
+import mmengine
+import numpy as np
+from mmengine.config import Config
+from mmengine.structures import InstanceData
 from mmengine.utils import ProgressBar
 
 from mmpose.apis import MMPoseInferencer
+from mmpose.apis.inference import dataset_meta_from_config
+from mmpose.registry import VISUALIZERS
+from mmpose.structures import PoseDataSample, split_instances
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+# MMPoseInferencer's drawing defaults, which the ONNX Runtime path repeats
+RADIUS, THICKNESS = 3, 1
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
         'input', help='image, folder of images, video, or webcam[:ID]')
-    parser.add_argument('--config', required=True, help='QueryPose config')
-    parser.add_argument('--checkpoint', required=True, help='.pth weights')
+    parser.add_argument(
+        '--backend',
+        choices=('pytorch', 'onnxruntime'),
+        default='pytorch',
+        help='pytorch: --config and --checkpoint; onnxruntime: --onnx')
+    parser.add_argument(
+        '--config',
+        help='QueryPose config (onnxruntime: overrides the stored one)')
+    parser.add_argument('--checkpoint', help='.pth weights (pytorch)')
+    parser.add_argument(
+        '--onnx', help='model from tools/deployment/pytorch2onnx.py')
     parser.add_argument('--out-dir', default='demo_out')
     parser.add_argument(
         '--show', action='store_true', help='show the drawn frames')
@@ -50,7 +76,11 @@ def parse_args(argv=None):
         type=int,
         default=None,
         help='keep at most this many persons per image (top pose score)')
-    parser.add_argument('--device', default=None, help='e.g. cpu, cuda:0')
+    parser.add_argument(
+        '--device',
+        default=None,
+        help='pytorch: e.g. cpu, cuda:0; onnxruntime: cpu or cuda '
+        '(CUDAExecutionProvider)')
     return parser.parse_args(argv)
 
 
@@ -70,35 +100,153 @@ def count_frames(source: str) -> Optional[int]:
     return frames or None
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    checks = [(args.config, 'config'), (args.checkpoint, 'checkpoint')]
+def check_args(args) -> None:
+    """Fail before loading anything on a missing file or option."""
+    if args.backend == 'pytorch':
+        needed = [(args.config, '--config'), (args.checkpoint, '--checkpoint')]
+    else:
+        needed = [(args.onnx, '--onnx')]
+        if args.config is not None:
+            needed.append((args.config, '--config'))
     if not args.input.startswith('webcam'):
-        checks.append((args.input, 'input'))
-    for path, what in checks:
+        needed.append((args.input, 'input'))
+    for path, what in needed:
+        if path is None:
+            raise ValueError(f'--backend {args.backend} needs {what}')
         if not osp.exists(path):
             raise FileNotFoundError(f'{what} {path!r} does not exist')
+
+
+def set_pose_thr(visualizer, pose_thr: Optional[float]) -> None:
+    if pose_thr is None:
+        return
+    if not hasattr(visualizer, 'pose_score_thr'):
+        raise ValueError('--pose-thr needs the config\'s visualizer to be '
+                         f'QueryPoseVisualizer, not '
+                         f'{type(visualizer).__name__}')
+    visualizer.pose_score_thr = pose_thr
+
+
+def run_pytorch(args) -> Iterator[dict]:
+    """MMPoseInferencer's results, one per frame."""
     inferencer = MMPoseInferencer(
         pose2d=args.config, pose2d_weights=args.checkpoint, device=args.device)
     pose_inferencer = inferencer.inferencer
     if args.max_persons is not None:
         pose_inferencer.model.head.max_per_img = args.max_persons
-    if args.pose_thr is not None:
-        if not hasattr(pose_inferencer.visualizer, 'pose_score_thr'):
-            raise ValueError('--pose-thr needs the config\'s visualizer to be '
-                             f'QueryPoseVisualizer, not '
-                             f'{type(pose_inferencer.visualizer).__name__}')
-        pose_inferencer.visualizer.pose_score_thr = args.pose_thr
+    set_pose_thr(pose_inferencer.visualizer, args.pose_thr)
+    yield from inferencer(
+        args.input,
+        show=args.show,
+        kpt_thr=args.kpt_thr,
+        draw_bbox=True,
+        radius=RADIUS,
+        thickness=THICKNESS,
+        vis_out_dir=osp.join(args.out_dir, 'visualizations'),
+        pred_out_dir=osp.join(args.out_dir, 'predictions'))
+
+
+def read_frames(source: str) -> Iterator[Tuple[str, np.ndarray, float]]:
+    """(name, BGR frame, fps) of an image, a folder, a video or a camera
+    (fps 0 for images)."""
+    if osp.isdir(source) or source.lower().endswith(IMAGE_SUFFIXES):
+        names = (
+            sorted(
+                name for name in os.listdir(source)
+                if name.lower().endswith(IMAGE_SUFFIXES))
+            if osp.isdir(source) else [osp.basename(source)])
+        folder = source if osp.isdir(source) else osp.dirname(source)
+        for name in names:
+            image = cv2.imread(osp.join(folder, name))
+            if image is None:
+                raise ValueError(f'{osp.join(folder, name)} is not a '
+                                 'readable image')
+            yield name, image, 0.0
+        return
+    camera = source.startswith('webcam')
+    video = cv2.VideoCapture(
+        int(source.partition(':')[2] or 0) if camera else source)
+    fps = video.get(cv2.CAP_PROP_FPS) or 30.0
+    name = 'webcam.mp4' if camera else osp.basename(source)
+    try:
+        while True:
+            ok, frame = video.read()
+            if not ok:
+                return
+            yield name, frame, fps
+    finally:
+        video.release()
+
+
+def run_onnxruntime(args) -> Iterator[dict]:
+    """The same outputs as :func:`run_pytorch`, from ONNX Runtime."""
+    from querypose_mm.deployment import QueryPoseOnnxRuntime
+    from querypose_mm.deployment.onnx_export import CONFIG_KEY
+
+    providers = ['CPUExecutionProvider']
+    if args.device is not None and args.device.startswith('cuda'):
+        providers.insert(0, 'CUDAExecutionProvider')
+    runtime = QueryPoseOnnxRuntime(args.onnx, providers)
+    cfg = (
+        Config.fromfile(args.config) if args.config else Config.fromstring(
+            runtime.metadata[CONFIG_KEY], '.py'))
+    visualizer = VISUALIZERS.build(
+        dict(cfg.visualizer, name=f'onnxruntime_demo_{id(runtime)}'))
+    visualizer.set_dataset_meta(dataset_meta_from_config(cfg, 'train'))
+    visualizer.radius, visualizer.line_width = RADIUS, THICKNESS
+    set_pose_thr(visualizer, args.pose_thr)
+    vis_dir = osp.join(args.out_dir, 'visualizations')
+    pred_dir = osp.join(args.out_dir, 'predictions')
+    writer, video_name, video_preds = None, None, []
+    for name, frame, fps in read_frames(args.input):
+        persons = runtime(frame, args.max_persons)
+        instances = InstanceData(
+            **persons, keypoints_visible=persons['keypoint_scores'])
+        drawn = visualizer.add_datasample(
+            name,
+            mmcv.bgr2rgb(frame),
+            PoseDataSample(pred_instances=instances),
+            draw_gt=False,
+            draw_bbox=True,
+            show=args.show,
+            wait_time=1e-5 if fps else 0,
+            kpt_thr=args.kpt_thr)
+        preds = split_instances(instances)
+        if fps:  # a video or a camera: one video and one JSON at the end
+            if writer is None:
+                mmengine.mkdir_or_exist(vis_dir)
+                video_name = name
+                writer = cv2.VideoWriter(
+                    osp.join(vis_dir, name), cv2.VideoWriter_fourcc(*'mp4v'),
+                    fps, (drawn.shape[1], drawn.shape[0]))
+            writer.write(mmcv.rgb2bgr(drawn))
+            video_preds.append(
+                dict(frame_id=len(video_preds), instances=preds))
+        else:
+            mmcv.imwrite(mmcv.rgb2bgr(drawn), osp.join(vis_dir, name))
+            mmengine.dump(
+                preds,
+                osp.join(pred_dir,
+                         osp.splitext(name)[0] + '.json'),
+                indent='  ')
+        yield dict(visualization=[drawn], predictions=[preds])
+    if writer is not None:
+        writer.release()
+        mmengine.dump(
+            video_preds,
+            osp.join(pred_dir,
+                     osp.splitext(video_name)[0] + '.json'),
+            indent='  ')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    check_args(args)
+    run = run_pytorch if args.backend == 'pytorch' else run_onnxruntime
     total = count_frames(args.input)
     progress = ProgressBar(total or 0)
     results = []
-    for result in inferencer(
-            args.input,
-            show=args.show,
-            kpt_thr=args.kpt_thr,
-            draw_bbox=True,
-            vis_out_dir=osp.join(args.out_dir, 'visualizations'),
-            pred_out_dir=osp.join(args.out_dir, 'predictions')):
+    for result in run(args):
         results.append(result)
         progress.update()
     if not results and args.input.startswith('webcam'):

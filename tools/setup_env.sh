@@ -198,8 +198,9 @@ fi
 pip_install -q --force-reinstall --no-deps "${xtcoco_wheels[0]}"
 "$py" -c 'from xtcocotools.cocoeval import COCOeval'
 
-step "test, lint and optional tools (requirements/tests.txt, optional.txt)"
-pip_pinned -q -r "$repo_root/requirements/tests.txt" -r "$repo_root/requirements/optional.txt"
+step "test, lint, deployment and optional tools (requirements/tests.txt, deploy.txt, optional.txt)"
+pip_pinned -q -r "$repo_root/requirements/tests.txt" -r "$repo_root/requirements/deploy.txt" \
+  -r "$repo_root/requirements/optional.txt"
 
 # openmim's openxlab pins setuptools~=60.2, which predates pyproject.toml
 # metadata (PEP 621, setuptools >= 61); mim works with the newer one.

@@ -61,7 +61,8 @@ class LearnableProposals(BaseModule):
             (B * N, M, d_p).
         """
         proposal_wh = self.init_proposal_bboxes.weight[:, 2:]
-        if not (proposal_wh > 0).all():
+        # (not while tracing for ONNX export, where it would be a constant)
+        if not torch.jit.is_tracing() and not (proposal_wh > 0).all():
             # mmcv's CPU RoIAlign would stop on an internal assert instead
             raise ValueError(
                 'LearnableProposals.init_proposal_bboxes has non-positive '

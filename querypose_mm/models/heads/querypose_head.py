@@ -190,7 +190,8 @@ class QueryPoseHead(BaseHead):
         check_finite_stage(stage, cls_scores, boxes)
 
         if select is None:
-            decoded = torch.arange(len(batch_inds), device=batch_inds.device)
+            decoded = torch.arange(
+                batch_inds.size(0), device=batch_inds.device)
         else:
             decoded = select(stage, cls_scores, boxes)
         keypoint_boxes = boxes.detach().reshape(-1, 4)[decoded]

@@ -24,7 +24,12 @@ def check_fpn_feats(feats: Sequence[Tensor], num_levels: int,
 def check_finite_stage(stage: int, cls_scores: Tensor, boxes: Tensor) -> None:
     """Fail clearly on non-finite stage outputs: the next RoIAlign would stop
     on an internal assert, or scipy's matching on 'cost matrix is
-    infeasible'."""
+    infeasible'.
+
+    Skipped while tracing (ONNX export), where it would be a constant.
+    """
+    if torch.jit.is_tracing():
+        return
     if not (torch.isfinite(cls_scores).all() and torch.isfinite(boxes).all()):
         raise FloatingPointError(
             f'stage {stage} of QueryPoseHead predicted non-finite class '

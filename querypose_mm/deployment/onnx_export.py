@@ -1,0 +1,273 @@
+"""Export a QueryPose model to ONNX for plain ONNX Runtime.
+
+The graph is backbone + neck + every head stage on a normalised, padded
+image and its unpadded size; it returns the raw outputs of all queries of
+the last stage. Pre-processing (resize, normalise, pad) and post-processing
+(pose score, top-k, back to the original image) are the runtime's
+(:class:`~querypose_mm.deployment.QueryPoseOnnxRuntime`), configured by the
+JSON that :func:`export_onnx` stores in the model's metadata.
+
+RoIAlign becomes the standard ONNX ``RoiAlign`` (opset 16,
+``coordinate_transformation_mode='half_pixel'``, which is mmcv's
+``aligned=True``) through torchvision's ``roi_align``, so no custom-op
+library is needed. The TorchScript exporter is used (``dynamo=False``): the
+torch.export-based one cannot trace mmcv's compiled ops.
+"""
+import copy
+import json
+import os
+import os.path as osp
+import warnings
+from typing import Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmcv.ops import RoIAlign
+from mmengine.config import Config
+from torch import Tensor
+
+from ..models.heads.querypose_head import QueryPoseHead
+from ..models.utils import keypoints_from_box_frame
+
+OPSET_VERSION = 16  # the first with RoiAlign's half_pixel mode
+METADATA_KEY = 'querypose'
+CONFIG_KEY = 'querypose_config'
+INPUT_NAMES = ('inputs', 'img_whwh')
+OUTPUT_NAMES = ('cls_logits', 'boxes', 'keypoints', 'sigma_logits')
+
+
+class AllLevelsRoIExtractor(nn.Module):
+    """mmdet's ``SingleRoIExtractor`` as a static graph.
+
+    mmdet gathers the RoIs of each FPN level and skips empty levels, which a
+    trace would freeze to the levels used by the example input. Here every
+    level pools every RoI and each RoI keeps its own level's result
+    (selected, not summed, so the values are mmdet's exactly); the extra
+    RoIAligns cost little next to the keypoint decoders.
+
+    Args:
+        extractor (nn.Module): A built mmdet ``SingleRoIExtractor``.
+    """
+
+    def __init__(self, extractor: nn.Module) -> None:
+        super().__init__()
+        self.extractor = extractor
+
+    def forward(self, feats: Sequence[Tensor], rois: Tensor) -> Tensor:
+        """Pool (n, 5) RoIs from the levels (B, C, H_l, W_l) into
+        (n, C, S, S)."""
+        layers = self.extractor.roi_layers
+        num_levels = len(feats)
+        if num_levels == 1:
+            return layers[0](feats[0], rois)
+        target_levels = self.extractor.map_roi_levels(rois, num_levels)
+        roi_feats = layers[0](feats[0], rois)
+        for level in range(1, num_levels):
+            pooled = layers[level](feats[level], rois)
+            roi_feats = torch.where((target_levels == level)[:, None, None,
+                                                             None], pooled,
+                                    roi_feats)
+        return roi_feats
+
+
+class QueryPoseOnnxModel(nn.Module):
+    """What the ONNX graph computes: the raw last-stage outputs of every
+    query.
+
+    The model is copied, so the one given is left as it was.
+
+    Args:
+        model (nn.Module): A built ``BottomupPoseEstimator`` with a
+            :class:`QueryPoseHead`, weights loaded.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        check_exportable(model)
+        model = copy.deepcopy(model).cpu().eval()
+        for module in model.modules():
+            if isinstance(module, RoIAlign):
+                module.use_torchvision = True
+        head = model.head
+        head.box_roi_extractor = AllLevelsRoIExtractor(head.box_roi_extractor)
+        head.pose_roi_extractor = AllLevelsRoIExtractor(
+            head.pose_roi_extractor)
+        self.backbone = model.backbone
+        self.neck = model.neck if model.with_neck else None
+        self.head = head
+
+    def forward(self, inputs: Tensor,
+                img_whwh: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Run the model.
+
+        Args:
+            inputs (Tensor): Normalised RGB images padded at the bottom and
+                right, (B, 3, H, W).
+            img_whwh (Tensor): (w, h, w, h) of each image before padding,
+                float, (B, 4).
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor, Tensor]: Class logits (B, N), boxes
+            (B, N, 4) xyxy, keypoints (B, N, K, 2) (both in input pixels)
+            and RLE sigma logits (B, N, K, 2).
+        """
+        feats = self.backbone(inputs)
+        if self.neck is not None:
+            feats = self.neck(feats)
+        last = self.head.run_stages(feats, img_whwh)[-1]
+        batch_size, num_queries = last.boxes.shape[:2]
+        keypoints = keypoints_from_box_frame(last.coords, last.keypoint_boxes)
+        shape = (batch_size, num_queries, self.head.num_keypoints, 2)
+        return (last.cls_scores[..., 0], last.boxes, keypoints.view(shape),
+                last.sigma_logits.view(shape))
+
+
+def check_exportable(model: nn.Module) -> None:
+    """Fail clearly on a model the export does not support."""
+    head = getattr(model, 'head', None)
+    if not isinstance(head, QueryPoseHead):
+        raise ValueError(
+            'only QueryPose models (BottomupPoseEstimator with a '
+            f'QueryPoseHead) can be exported by this tool, got a '
+            f'{type(model).__name__} with a {type(head).__name__} head; '
+            'export other mmpose models with mmdeploy')
+    for name in ('box_roi_extractor', 'pose_roi_extractor'):
+        for layer in getattr(head, name).roi_layers:
+            if not isinstance(layer, RoIAlign):
+                raise ValueError(
+                    f'head.{name}.roi_layer is {type(layer).__name__}; the '
+                    'ONNX export supports mmcv RoIAlign only')
+            if layer.pool_mode != 'avg' or not layer.aligned:
+                raise ValueError(
+                    f'head.{name}.roi_layer has pool_mode='
+                    f'{layer.pool_mode!r}, aligned={layer.aligned}; the ONNX '
+                    "export supports pool_mode='avg' with aligned=True "
+                    "(ONNX RoiAlign's half_pixel mode)")
+
+
+def _test_resize(cfg: Config) -> dict:
+    """The test pipeline's resize, which the runtime repeats."""
+    pipeline = cfg.test_dataloader.dataset.pipeline
+    resizes = [t for t in pipeline if t['type'] == 'RandomShortSideResize']
+    if len(resizes) != 1 or len(pipeline) != 3:
+        names = [t['type'] for t in pipeline]
+        raise ValueError(
+            'the ONNX runtime repeats a test pipeline of LoadImage, '
+            'RandomShortSideResize and PackPoseInputs; this config\'s '
+            f'test_dataloader.dataset.pipeline is {names}')
+    resize = resizes[0]
+    scales = resize['scales']
+    if not isinstance(scales, int):
+        if len(scales) != 1:
+            raise ValueError(
+                'the test pipeline\'s RandomShortSideResize must have one '
+                f'scale for the ONNX runtime, got scales={scales}')
+        scales = scales[0]
+    interpolation = resize.get('interpolation', 'bilinear')
+    if interpolation != 'bilinear':
+        raise ValueError('the ONNX runtime resizes bilinearly; the test '
+                         f'pipeline uses interpolation={interpolation!r}')
+    return dict(short_side=int(scales), max_size=resize.get('max_size', 1333))
+
+
+def runtime_settings(cfg: Config, model: nn.Module) -> dict:
+    """The runtime's pre- and post-processing settings: the test pipeline's
+    resize, the data pre-processor's normalisation and padding, and the
+    head's output sizes."""
+    preprocessor = cfg.model.data_preprocessor
+    head = model.head
+    test_cfg = cfg.model.get('test_cfg') or {}
+    return dict(
+        _test_resize(cfg),
+        mean=list(map(float, preprocessor['mean'])),
+        std=list(map(float, preprocessor['std'])),
+        bgr_to_rgb=bool(preprocessor.get('bgr_to_rgb', False)),
+        pad_size_divisor=int(preprocessor.get('pad_size_divisor', 1)),
+        pad_value=float(preprocessor.get('pad_value', 0)),
+        num_keypoints=head.num_keypoints,
+        num_queries=head.num_queries,
+        max_per_img=min(
+            test_cfg.get('max_per_img', head.max_per_img), head.num_queries),
+        keypoint_offset=float(head.keypoint_offset))
+
+
+def export_onnx(model: nn.Module,
+                cfg: Config,
+                out_file: str,
+                input_shape: Optional[Tuple[int, int]] = None,
+                dynamic: bool = False) -> str:
+    """Export a QueryPose model and check the file with the ONNX checker.
+
+    Args:
+        model (nn.Module): A built ``BottomupPoseEstimator`` (weights
+            loaded).
+        cfg (Config): Its config (test pipeline, data pre-processor).
+        out_file (str): The ``.onnx`` path; written to a temporary name
+            first, so a failed export never replaces a good file.
+        input_shape (tuple[int, int], optional): (H, W) of the traced input;
+            with ``dynamic=False`` every image is resized and padded into
+            it. Defaults to the padded test size of a landscape image.
+        dynamic (bool): Whether the batch size, height and width of the
+            input are dynamic.
+
+    Returns:
+        str: ``out_file``.
+    """
+    import onnx
+
+    check_exportable(model)
+    settings = runtime_settings(cfg, model)
+    divisor = settings['pad_size_divisor']
+    if input_shape is None:
+        input_shape = (settings['short_side'], settings['max_size'])
+    height, width = (-(-int(side) // divisor) * divisor
+                     for side in input_shape)
+    if not dynamic and (height, width) != tuple(input_shape):
+        warnings.warn(f'input shape {tuple(input_shape)} padded to '
+                      f'{(height, width)}, a multiple of pad_size_divisor '
+                      f'({divisor})')
+    settings['input_shape'] = None if dynamic else [height, width]
+    dynamic_axes = None
+    if dynamic:
+        dynamic_axes = dict(
+            inputs={
+                0: 'batch',
+                2: 'height',
+                3: 'width'
+            },
+            img_whwh={0: 'batch'},
+            **{name: {
+                0: 'batch'
+            }
+               for name in OUTPUT_NAMES})
+    tmp_file = f'{out_file}.tmp'
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    try:
+        with warnings.catch_warnings():
+            # the TorchScript exporter's deprecation note and the tracer's
+            # notes on shape arithmetic, which is traced as graph ops
+            warnings.simplefilter('ignore')
+            torch.onnx.export(
+                QueryPoseOnnxModel(model),
+                (torch.zeros(1, 3, height, width),
+                 torch.tensor([[width, height, width, height]],
+                              dtype=torch.float32)),
+                tmp_file,
+                input_names=list(INPUT_NAMES),
+                output_names=list(OUTPUT_NAMES),
+                opset_version=OPSET_VERSION,
+                dynamic_axes=dynamic_axes,
+                do_constant_folding=True,
+                dynamo=False)
+        proto = onnx.load(tmp_file)
+        for key, value in ((METADATA_KEY, json.dumps(settings)),
+                           (CONFIG_KEY, cfg.pretty_text)):
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.checker.check_model(proto)
+        onnx.save(proto, tmp_file)
+        os.replace(tmp_file, out_file)
+    finally:
+        if osp.exists(tmp_file):
+            os.remove(tmp_file)
+    return out_file

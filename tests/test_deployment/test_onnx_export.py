@@ -1,0 +1,179 @@
+"""ONNX export of the quick-start model and ONNX Runtime inference, compared
+with the PyTorch model on real bundled images."""
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+
+from mmpose.apis.inference import dataset_meta_from_config
+from querypose_mm.deployment import (QueryPoseOnnxModel, QueryPoseOnnxRuntime,
+                                     export_onnx)
+from querypose_mm.testing import (QUICKSTART_CONFIG, build_quickstart_model,
+                                  get_config_path)
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+VAL_IMAGES = osp.join(REPO_ROOT, 'data', 'coco_mini', 'val2017')
+IMAGE = osp.join(VAL_IMAGES, '000000000139.jpg')  # 640x426
+PORTRAIT = osp.join(VAL_IMAGES, '000000109313.jpg')  # 480x640
+# Relative to the person's box size: ONNX Runtime and PyTorch differ by
+# float32 rounding only (measured max ~2e-5).
+MAX_RELATIVE_DIFF = 1e-3
+
+
+@pytest.fixture(scope='module')
+def model_and_cfg():
+    model = build_quickstart_model(seed=0).eval()
+    cfg = Config.fromfile(get_config_path(QUICKSTART_CONFIG))
+    model.cfg = cfg
+    model.dataset_meta = dataset_meta_from_config(cfg, 'train')
+    return model, cfg
+
+
+@pytest.fixture(scope='module')
+def dynamic_onnx(model_and_cfg, tmp_path_factory):
+    model, cfg = model_and_cfg
+    out = str(tmp_path_factory.mktemp('onnx') / 'querypose_dynamic.onnx')
+    return export_onnx(model, cfg, out, dynamic=True)
+
+
+def pytorch_persons(model, image: np.ndarray) -> dict:
+    """The PyTorch model's persons on a BGR image, through the config's
+    test pipeline and ``add_pred_to_datasample``, as mmpose's inference
+    does."""
+    from mmpose.apis import inference_bottomup
+    sample = inference_bottomup(model, image)[0]
+    pred = sample.pred_instances
+    return dict(
+        keypoints=pred.keypoints,
+        keypoint_scores=pred.keypoint_scores,
+        bboxes=pred.bboxes,
+        bbox_scores=pred.bbox_scores)
+
+
+def assert_same_persons(onnx: dict, torch_: dict) -> None:
+    """Same persons in the same order; coordinates equal to within
+    MAX_RELATIVE_DIFF of each person's box size."""
+    np.testing.assert_allclose(
+        onnx['bbox_scores'], torch_['bbox_scores'], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(
+        onnx['keypoint_scores'], torch_['keypoint_scores'], rtol=0, atol=1e-4)
+    boxes = torch_['bboxes']
+    size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    box_diff = np.abs(onnx['bboxes'] - boxes).max(1) / size
+    keypoint_diff = np.abs(onnx['keypoints'] - torch_['keypoints']).max(
+        (1, 2)) / size
+    assert box_diff.max() < MAX_RELATIVE_DIFF, box_diff.max()
+    assert keypoint_diff.max() < MAX_RELATIVE_DIFF, keypoint_diff.max()
+
+
+def test_onnx_graph_module_equals_the_pytorch_head(model_and_cfg):
+    """The export-time changes (torchvision RoIAlign, static multi-level
+    RoI extraction) leave every output bit-identical."""
+    model, _ = model_and_cfg
+    torch.manual_seed(1)
+    inputs = torch.randn(2, 3, 256, 384)
+    img_whwh = torch.tensor([[384., 256, 384, 256], [350, 230, 350, 230]])
+    with torch.no_grad():
+        last = model.head.run_stages(
+            model.neck(model.backbone(inputs)), img_whwh)[-1]
+        cls_logits, boxes, _, sigma_logits = QueryPoseOnnxModel(model)(
+            inputs, img_whwh)
+    # the RoIs of this input fall on all four FPN levels
+    levels = model.head.box_roi_extractor.map_roi_levels(
+        torch.cat(
+            [torch.zeros(24, 1), boxes.reshape(-1, 4)], 1), 4)
+    assert len(levels.unique()) > 1
+    assert torch.equal(cls_logits, last.cls_scores[..., 0])
+    assert torch.equal(boxes, last.boxes)
+    assert torch.equal(sigma_logits.flatten(0, 1), last.sigma_logits)
+    # the model given is left as it was
+    assert not model.head.box_roi_extractor.roi_layers[0].use_torchvision
+
+
+def test_onnxruntime_gives_the_pytorch_persons_on_a_real_image(
+        model_and_cfg, dynamic_onnx):
+    model, _ = model_and_cfg
+    runtime = QueryPoseOnnxRuntime(dynamic_onnx)
+    image = cv2.imread(IMAGE)
+    onnx = runtime(image)
+    torch_ = pytorch_persons(model, image)
+    assert len(onnx['bboxes']) == 12  # max_per_img of the quick start
+    assert_same_persons(onnx, torch_)
+    inputs, img_whwh, _ = runtime.preprocess(image)
+    assert inputs.shape == (1, 3, 256, 416)  # 256x385 padded to 32
+    assert img_whwh.tolist() == [[385, 256, 385, 256]]
+
+
+def test_dynamic_export_runs_two_image_sizes_and_a_batch(
+        model_and_cfg, dynamic_onnx):
+    model, _ = model_and_cfg
+    runtime = QueryPoseOnnxRuntime(dynamic_onnx)
+    portrait = cv2.imread(PORTRAIT)
+    landscape = cv2.imread(IMAGE)
+    shapes = []
+    for image in (portrait, landscape):
+        shapes.append(runtime.preprocess(image)[0].shape)
+        assert_same_persons(runtime(image), pytorch_persons(model, image))
+    assert shapes[0] != shapes[1]
+    # a batch of two equals the images one by one
+    inputs, img_whwh, _ = runtime.preprocess(landscape)
+    batch = runtime.forward(
+        np.concatenate([inputs, inputs[:, :, :, ::-1].copy()]),
+        np.concatenate([img_whwh, img_whwh - 20]))
+    single = runtime.forward(inputs, img_whwh)
+    for name, value in single.items():
+        np.testing.assert_allclose(batch[name][:1], value, atol=1e-4)
+    assert not np.allclose(batch['boxes'][1], batch['boxes'][0])
+
+
+def test_static_export_fits_any_image_into_its_input_shape(
+        model_and_cfg, tmp_path):
+    model, cfg = model_and_cfg
+    onnx_file = export_onnx(
+        model, cfg, str(tmp_path / 'static.onnx'), input_shape=(256, 384))
+    runtime = QueryPoseOnnxRuntime(onnx_file)
+    image = cv2.imread(IMAGE)
+    # 640x426 resizes to 385x256, one column too wide: shrunk to fit
+    inputs, img_whwh, scale = runtime.preprocess(image)
+    assert inputs.shape == (1, 3, 256, 384)
+    assert img_whwh.tolist() == [[384, 256, 384, 256]]
+    portrait = cv2.imread(PORTRAIT)
+    assert runtime.preprocess(portrait)[0].shape == (1, 3, 256, 384)
+    persons = runtime(portrait)
+    assert np.isfinite(persons['keypoints']).all()
+
+
+def test_unsupported_models_and_configs_fail_clearly(model_and_cfg, tmp_path):
+    model, cfg = model_and_cfg
+    max_pool = build_quickstart_model(
+        pose_roi_extractor=dict(roi_layer=dict(pool_mode='max')))
+    with pytest.raises(ValueError, match="pool_mode='max'"):
+        export_onnx(max_pool, cfg, str(tmp_path / 'a.onnx'))
+
+    class NotQueryPose(torch.nn.Module):
+        head = torch.nn.Linear(1, 1)
+
+    with pytest.raises(ValueError, match='only QueryPose models'):
+        export_onnx(NotQueryPose(), cfg, str(tmp_path / 'b.onnx'))
+
+    multi_scale = cfg.copy()
+    multi_scale.test_dataloader.dataset.pipeline[1]['scales'] = [256, 320]
+    with pytest.raises(ValueError, match='one scale'):
+        export_onnx(model, multi_scale, str(tmp_path / 'c.onnx'))
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_runtime_rejects_bad_files_and_images(dynamic_onnx, tmp_path):
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        QueryPoseOnnxRuntime(str(tmp_path / 'missing.onnx'))
+    plain = str(tmp_path / 'plain.onnx')
+    torch.onnx.export(
+        torch.nn.Linear(2, 2), (torch.zeros(1, 2), ), plain, dynamo=False)
+    with pytest.raises(ValueError, match='pytorch2onnx.py'):
+        QueryPoseOnnxRuntime(plain)
+    runtime = QueryPoseOnnxRuntime(dynamic_onnx)
+    with pytest.raises(ValueError, match=r'shape \(h, w, 3\)'):
+        runtime(np.zeros((10, 10), np.uint8))

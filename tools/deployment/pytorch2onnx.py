@@ -1,0 +1,71 @@
+"""Export a QueryPose checkpoint to ONNX for plain ONNX Runtime.
+
+    python tools/deployment/pytorch2onnx.py CONFIG CHECKPOINT \
+        --out querypose.onnx [--input-shape H W] [--dynamic] \
+        [--cfg-options k=v ...]
+
+The graph holds backbone, neck and every head stage and returns the raw
+outputs of all queries (class logits, boxes, keypoints, RLE sigma logits);
+RoIAlign is the standard ONNX ``RoiAlign`` (opset 16, half_pixel), so no
+custom-op library is needed. Pre- and post-processing settings are stored in
+the model's metadata for ``querypose_mm.deployment.QueryPoseOnnxRuntime``,
+which ``demo/querypose_demo.py --backend onnxruntime --onnx FILE`` uses.
+``--dynamic`` lets batch, height and width vary (the runtime then pads each
+image to a multiple of 32, as the PyTorch model does); otherwise every image
+is resized to fit ``--input-shape`` (default: the config's test short side x
+max size) and padded to it.
+"""
+import argparse
+import os.path as osp
+import time
+
+from mmengine.config import DictAction
+
+import querypose_mm  # noqa: F401  (registers the modules)
+from mmpose.apis import init_model
+from querypose_mm.deployment import export_onnx
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='QueryPose config')
+    parser.add_argument('checkpoint', help='.pth weights')
+    parser.add_argument('--out', required=True, help='.onnx file to write')
+    parser.add_argument(
+        '--input-shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        help='traced (and, without --dynamic, fixed) input size')
+    parser.add_argument(
+        '--dynamic',
+        action='store_true',
+        help='dynamic batch size, height and width')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    for path, what in ((args.config, 'config'), (args.checkpoint,
+                                                 'checkpoint')):
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{what} {path!r} does not exist')
+    model = init_model(
+        args.config,
+        args.checkpoint,
+        device='cpu',
+        cfg_options=args.cfg_options)
+    start = time.perf_counter()
+    export_onnx(
+        model,
+        model.cfg,
+        args.out,
+        input_shape=args.input_shape,
+        dynamic=args.dynamic)
+    print(f'exported {args.out} in {time.perf_counter() - start:.1f} s '
+          f'({"dynamic" if args.dynamic else "static"} input)')
+
+
+if __name__ == '__main__':
+    main()

@@ -169,6 +169,53 @@ def train_step(name: str, short_side: int, max_size: int, batch_size: int,
     return results
 
 
+def export_for_benchmark(name: str, onnx_file: str, short_side: int,
+                         max_size: int) -> dict:
+    """Export ``SPECS[name]`` (random weights) with a dynamic input for
+    :func:`measure_onnxruntime`; returns its params and GMACs, which are the
+    PyTorch model's."""
+    from querypose_mm.deployment import export_onnx
+    model, cfg = build_model(name, 'cpu')
+    single = as_batch(load_inputs(short_side, max_size, 1))
+    resize = [
+        t for t in cfg.test_dataloader.dataset.pipeline
+        if t['type'] == 'RandomShortSideResize'
+    ][0]
+    resize.update(scales=short_side, max_size=max_size)
+    export_onnx(model, cfg, onnx_file, dynamic=True)
+    return dict(
+        params_m=sum(p.numel() for p in model.parameters()) / 1e6,
+        gmacs=count_macs(model, single) / 1e9)
+
+
+def measure_onnxruntime(name: str, onnx_file: str, exported: dict,
+                        short_side: int, max_size: int, runs: int,
+                        warmup: int) -> dict:
+    """Latency and peak RSS of :class:`QueryPoseOnnxRuntime` (normalise, pad,
+    ONNX Runtime, top-k, back to the image) on the same resized image as
+    the PyTorch rows' ``test_step``."""
+    import onnxruntime
+
+    from querypose_mm.deployment import QueryPoseOnnxRuntime
+    runtime = QueryPoseOnnxRuntime(onnx_file)
+    sample = load_inputs(short_side, max_size, 1)[0]
+    image = sample['inputs'].permute(1, 2, 0).numpy().copy()
+    latency = time_calls(lambda: runtime(image), runs, warmup, 'cpu')
+    return dict(
+        model=name,
+        description=SPECS[name.split('@')[0]].description + ', ONNX Runtime',
+        **exported,
+        latency_ms_median=1000 * float(np.median(latency)),
+        latency_ms_p90=1000 * float(np.percentile(latency, 90)),
+        throughput_img_s=None,
+        throughput_batch=None,
+        peak_mem_mb=peak_memory_mb('cpu'),
+        input_hw=tuple(runtime.preprocess(image)[0].shape[-2:]),
+        device='cpu',
+        onnxruntime=onnxruntime.__version__,
+        mode='onnxruntime')
+
+
 def measure(name: str,
             short_side: int = 800,
             max_size: int = 1333,

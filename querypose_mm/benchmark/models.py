@@ -14,7 +14,7 @@ import glob
 import os.path as osp
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 _QUERYPOSE_R50 = 'querypose/coco/querypose_r50-fpn_8xb2-280k_coco-800x1333.py'
@@ -108,6 +108,26 @@ SPECS: Dict[str, ModelSpec] = {
         pad_size_divisor=64,
         max_batch=1),  # DEKRHead.predict refuses larger batches
 }
+
+# how a row runs its model: fp32 PyTorch, under autocast (bf16 on the CPU,
+# fp16 on CUDA), channels-last, or the exported ONNX model in ONNX Runtime
+MODES = ('fp32', 'autocast', 'channels-last', 'onnxruntime')
+
+
+def split_entry(entry: str) -> Tuple[str, str]:
+    """``'NAME[@MODE]'`` -> ``(NAME, MODE)``, MODE ``'fp32'`` if none."""
+    name, _, mode = entry.partition('@')
+    mode = mode or 'fp32'
+    if name not in SPECS:
+        raise ValueError(f'unknown model {name!r} in {entry!r}; choose from '
+                         f'{sorted(SPECS)}')
+    if mode not in MODES:
+        raise ValueError(f'unknown mode {mode!r} in {entry!r}; choose from '
+                         f'{list(MODES)}')
+    if mode == 'onnxruntime' and not SPECS[name].is_querypose:
+        raise ValueError(f'{entry}: only QueryPose models are exported to '
+                         'ONNX here')
+    return name, mode
 
 
 def load_config(path: str):

@@ -8,27 +8,56 @@ from typing import Dict, List
 CSV_FIELDS = [
     'model', 'params_m', 'gmacs', 'latency_ms_median', 'latency_ms_p90',
     'throughput_img_s', 'throughput_batch', 'peak_mem_mb', 'input_hw',
-    'device', 'torch', 'mmcv', 'threads', 'channels_last', 'autocast', 'error'
+    'device', 'torch', 'mmcv', 'threads', 'mode', 'channels_last', 'autocast',
+    'edpose_ratio', 'edpose_ratio_to', 'error'
 ]
+EDPOSE = 'edpose-r50'
+
+
+def add_edpose_ratios(results: List[dict]) -> None:
+    """Each row's latency over ED-Pose-R50's, in the same mode when that
+    row was measured (``edpose_ratio_to`` says which), else in fp32."""
+    edpose = {
+        r.get('mode', 'fp32'): r['latency_ms_median']
+        for r in results
+        if r['model'].split('@')[0] == EDPOSE and 'error' not in r
+    }
+    for r in results:
+        if 'error' in r:
+            continue
+        mode = r.get('mode', 'fp32')
+        reference = mode if mode in edpose else 'fp32'
+        if reference in edpose:
+            r['edpose_ratio'] = r['latency_ms_median'] / edpose[reference]
+            r['edpose_ratio_to'] = f'{EDPOSE}@{reference}'
 
 
 def format_table(results: List[dict]) -> str:
-    """A markdown table, each QueryPose model's time per module group and
-    training step, and the QueryPose-R50 / ED-Pose-R50 latency ratio."""
+    """A markdown table (with each row's latency ratio to ED-Pose-R50),
+    each QueryPose model's time per module group and training step."""
+    add_edpose_ratios(results)
     header = ('model', 'params (M)', 'GMACs', 'lat. median (ms)',
-              'lat. p90 (ms)', 'img/s', 'peak mem (MB)')
+              'lat. p90 (ms)', 'img/s', 'peak mem (MB)', 'x ED-Pose-R50')
     rows = [header]
     for r in results:
         if 'error' in r:
             rows.append(
-                (r['model'], 'failed: ' + r['error'], '', '', '', '', ''))
+                (r['model'], 'failed: ' + r['error'], '', '', '', '', '', ''))
             continue
+        throughput = '-' if r['throughput_img_s'] is None else (
+            f"{r['throughput_img_s']:.2f} (b{r['throughput_batch']})")
+        ratio = '-'
+        if 'edpose_ratio' in r:
+            ratio = f"{r['edpose_ratio']:.2f}"
+            if r['edpose_ratio_to'] != f"{EDPOSE}@{r.get('mode', 'fp32')}":
+                ratio += f" (vs {r['edpose_ratio_to']})"
         rows.append(
             (r['model'], f"{r['params_m']:.1f}", f"{r['gmacs']:.1f}",
              f"{r['latency_ms_median']:.0f}", f"{r['latency_ms_p90']:.0f}",
-             f"{r['throughput_img_s']:.2f} (b{r['throughput_batch']})",
-             f"{r['peak_mem_mb']:.0f}"))
-    widths = [max(len(str(row[i])) for row in rows) for i in range(7)]
+             throughput, f"{r['peak_mem_mb']:.0f}", ratio))
+    widths = [
+        max(len(str(row[i])) for row in rows) for i in range(len(header))
+    ]
     lines = [
         '| ' + ' | '.join(str(c).ljust(w) for c, w in zip(row, widths)) + ' |'
         for row in rows
@@ -51,12 +80,19 @@ def format_table(results: List[dict]) -> str:
                          f"{step['batch_size']}), amp {step['amp']}: "
                          f"{step['iter_s_median']:.2f} s/iter, peak "
                          f"{step['peak_mem_mb']:.0f} MB\n")
-    ours = {r['model']: r for r in results if 'error' not in r}
-    if 'querypose-r50' in ours and 'edpose-r50' in ours:
-        ratio = ours['querypose-r50']['latency_ms_median'] / ours[
-            'edpose-r50']['latency_ms_median']
-        text += (f'\nQueryPose-R50 / ED-Pose-R50 latency ratio: '
-                 f'{ratio:.2f}\n')
+    by_model = {r['model']: r for r in results if 'error' not in r}
+    for mode in ('fp32', 'autocast', 'channels-last'):
+        fast = by_model.get(f'querypose-r50@{mode}')
+        if fast is not None and 'querypose-r50@onnxruntime' in by_model:
+            ort = by_model['querypose-r50@onnxruntime']
+            text += (
+                f'\nQueryPose-R50 ONNX Runtime / PyTorch {mode}: '
+                f"{ort['latency_ms_median'] / fast['latency_ms_median']:.2f}")
+    if 'querypose-tiny@fp32' in by_model and \
+            'querypose-tiny@onnxruntime' in by_model:
+        ratio = by_model['querypose-tiny@onnxruntime']['latency_ms_median'] / \
+            by_model['querypose-tiny@fp32']['latency_ms_median']
+        text += f'\nQuick-start model ONNX Runtime / PyTorch fp32: {ratio:.2f}'
     return text
 
 

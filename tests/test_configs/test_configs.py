@@ -44,6 +44,7 @@ NUM_PARAMS = {
     'querypose_hrnet-w48-fpn_8xb2-280k_coco-800x1333': 363613128,
     'querypose_r101-fpn_8xb2-280k_coco-800x1333': 341586888,
     'querypose_r18-tiny-cpu_1xb2-1.2k_coco-mini-256x427': 4865224,
+    'querypose_r18-tiny-cpu-light-100q_1xb2-1.2k_coco-mini-256x427': 4136168,
     'querypose_r50-fpn_8xb2-140k_coco-800x1333': 322594760,
     'querypose_r50-fpn_8xb2-280k_coco-800x1333': 322594760,
     'querypose_swin-l-fpn_8xb2-280k_coco-800x1333': 493839132,

@@ -143,6 +143,86 @@ def test_inferencer_demo_draws_and_returns_predictions(quickstart, tmp_path):
         assert len(person['bbox'][0]) == 4
 
 
+def test_onnx_export_and_onnxruntime_demo_draw_the_pytorch_poses(
+        quickstart, tmp_path):
+    """README's deployment commands: pytorch2onnx.py on the quick-start
+    checkpoint, then the demo with ONNX Runtime gives the persons and the
+    picture of the PyTorch demo."""
+    import cv2
+    import numpy as np
+    summary = quickstart['summary']
+    image = osp.join(COCO_MINI, 'val2017', '000000000139.jpg')
+    onnx_file = str(tmp_path / 'querypose.onnx')
+    output = run([
+        sys.executable, 'tools/deployment/pytorch2onnx.py', CPU_CONFIG,
+        summary['checkpoint'], '--out', onnx_file, '--dynamic'
+    ])
+    assert 'exported' in output and osp.isfile(onnx_file)
+    people = {}
+    for backend, args in (('pytorch', [
+            '--config', CPU_CONFIG, '--checkpoint', summary['checkpoint']
+    ]), ('onnxruntime', ['--onnx', onnx_file])):
+        run([
+            sys.executable, 'demo/querypose_demo.py', image, '--backend',
+            backend, *args, '--out-dir',
+            str(tmp_path / backend), '--pose-thr', '0.05'
+        ])
+        with open(tmp_path / backend / 'predictions' /
+                  '000000000139.json') as f:
+            people[backend] = json.load(f)
+    assert len(people['onnxruntime']) == len(people['pytorch']) == 12
+    for ort, pt in zip(people['onnxruntime'], people['pytorch']):
+        box = np.asarray(pt['bbox'][0])
+        size = max(box[2] - box[0], box[3] - box[1])
+        assert abs(ort['bbox_score'] - pt['bbox_score']) < 1e-4
+        assert np.abs(np.subtract(ort['bbox'][0], box)).max() < 1e-3 * size
+        assert np.abs(np.subtract(ort['keypoints'],
+                                  pt['keypoints'])).max() < 1e-3 * size
+    drawn = [
+        cv2.imread(
+            str(tmp_path / backend / 'visualizations' / '000000000139.jpg'))
+        for backend in ('pytorch', 'onnxruntime')
+    ]
+    original = cv2.imread(image)
+    changed = np.abs(drawn[0].astype(int) - original).max(-1) > 40
+    assert changed.mean() > 0.005  # poses were drawn
+    differ = np.abs(drawn[0].astype(int) - drawn[1]).max(-1) > 40
+    assert differ.mean() < 0.02 * changed.mean()
+
+
+def test_fast_path_tool_counts_queries_and_checks_equality(tmp_path):
+    """tools/analysis/fast_path.py on the light 100-query quick-start config
+    (random weights): the exact fast path gives the full path's persons."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.runner.checkpoint import save_checkpoint
+
+    from mmpose.registry import MODELS
+    from querypose_mm.testing import get_config_path
+    config = get_config_path(
+        'querypose/coco/'
+        'querypose_r18-tiny-cpu-light-100q_1xb2-1.2k_coco-mini-256x427.py')
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(config).model)
+    model.init_weights()
+    checkpoint = str(tmp_path / 'light.pth')
+    save_checkpoint(dict(state_dict=model.state_dict()), checkpoint)
+    output = run([
+        sys.executable, 'tools/analysis/fast_path.py', config, checkpoint,
+        '--quick', '--out',
+        str(tmp_path / 'fast_path.json')
+    ])
+    assert 'same persons, same order: True' in output
+    with open(tmp_path / 'fast_path.json') as f:
+        summary = json.load(f)
+    assert summary['light'] and summary['same_persons']
+    assert summary['images'] == 2 and summary['num_queries'] == 100
+    # the first pass alone, or both passes
+    assert 20 <= summary['queries_decoded_mean'] <= 120
+    assert summary['max_keypoint_diff_px'] < 1e-3
+    assert summary['max_score_diff'] < 1e-5
+
+
 def test_distributed_training_two_cpu_processes_and_resume(tmp_path):
     work_dir = tmp_path / 'dist'
     common = [

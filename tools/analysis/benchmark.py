@@ -3,8 +3,18 @@
     python tools/analysis/benchmark.py [--models querypose-r50 edpose-r50 ...]
         [--short-side 800] [--max-size 1333] [--runs 10] [--warmup 2]
         [--batch-size 2] [--device cpu|cuda] [--train-step] [--channels-last]
-        [--autocast]
+        [--autocast] [--rounds 1]
         [--quick] [--out-dir work_dirs/benchmark]
+
+A model may carry a mode, ``NAME@MODE``: ``@autocast`` (inference under
+autocast: bf16 on the CPU, fp16 on CUDA), ``@channels-last``, or
+``@onnxruntime`` (QueryPose only: exported with
+``tools/deployment/pytorch2onnx.py``'s code in one process, timed through
+``QueryPoseOnnxRuntime`` in another, CPU). ``--autocast`` and
+``--channels-last`` set the mode of the names without one. Every row gets
+its latency ratio to ED-Pose-R50 in the same mode when that was measured in
+the run, else to ED-Pose-R50 in fp32. ``--rounds R`` measures the whole list
+R times, interleaved (A, B, A, B), and keeps each row's median round.
 
 Each model (``querypose_mm.benchmark.SPECS``) is built with random weights
 and measured in a fresh subprocess (its own peak memory): params, GMACs
@@ -25,7 +35,8 @@ import subprocess
 import sys
 import time
 
-from querypose_mm.benchmark import SPECS, format_table, measure, write_results
+from querypose_mm.benchmark import (MODES, SPECS, format_table, measure,
+                                    split_entry, write_results)
 
 DEFAULT_MODELS = ['querypose-r50', 'edpose-r50', 'rtmo-l', 'dekr-hrnet-w32']
 MEASURE_OPTIONS = ('short_side', 'max_size', 'runs', 'warmup', 'batch_size',
@@ -38,8 +49,13 @@ def parse_args(argv=None):
         '--models',
         nargs='+',
         default=DEFAULT_MODELS,
-        choices=sorted(SPECS),
-        help='in this order')
+        help=f'in this order; NAME or NAME@MODE, NAME in {sorted(SPECS)}, '
+        f'MODE in {list(MODES)}')
+    parser.add_argument(
+        '--rounds',
+        type=int,
+        default=1,
+        help='measure the list this many times, interleaved')
     parser.add_argument('--short-side', type=int, default=800)
     parser.add_argument('--max-size', type=int, default=1333)
     parser.add_argument('--runs', type=int, default=10)
@@ -73,7 +89,13 @@ def parse_args(argv=None):
         help='for tests: short side 256, 2 runs, 1 warm-up')
     parser.add_argument('--out-dir', default='work_dirs/benchmark')
     parser.add_argument('--single', help=argparse.SUPPRESS)
+    parser.add_argument('--export', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    for entry in args.models:
+        try:
+            split_entry(entry)
+        except ValueError as error:
+            parser.error(str(error))
     if args.quick:
         args.short_side = min(args.short_side, 256)
         args.max_size = min(args.max_size, 427)
@@ -81,67 +103,123 @@ def parse_args(argv=None):
     return args
 
 
-def run_in_subprocess(name: str, args, out_dir: str) -> dict:
-    cmd = [
-        sys.executable,
-        osp.abspath(__file__), '--single', name, '--out-dir', out_dir
-    ]
+def entry_with_mode(entry: str, args) -> str:
+    """``NAME@MODE``, the mode from the flags when the entry has none."""
+    if '@' in entry:
+        return entry
+    if args.autocast and args.channels_last:
+        raise SystemExit('--autocast with --channels-last: give one mode per '
+                         'model as NAME@MODE')
+    mode = ('autocast' if args.autocast else
+            'channels-last' if args.channels_last else 'fp32')
+    return f'{entry}@{mode}'
+
+
+def run_in_subprocess(entry: str, args, out_dir: str) -> dict:
+    name, mode = split_entry(entry)
+    base = [sys.executable, osp.abspath(__file__), '--out-dir', out_dir]
     for option in MEASURE_OPTIONS:
         value = getattr(args, option)
         if value is not None:
-            cmd += ['--' + option.replace('_', '-'), str(value)]
-    cmd += ['--train-step'] * args.train_step
-    cmd += ['--channels-last'] * args.channels_last
-    cmd += ['--autocast'] * args.autocast
-    proc = subprocess.run(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if proc.returncode != 0:
-        tail = proc.stdout.strip().splitlines()[-1:] or ['(no output)']
-        return dict(
-            model=name,
-            description=SPECS[name].description,
-            error=tail[0][:300])
-    with open(osp.join(out_dir, f'{name}.json')) as f:
+            base += ['--' + option.replace('_', '-'), str(value)]
+    base += ['--train-step'] * args.train_step
+    steps = [base + ['--single', entry]]
+    if mode == 'onnxruntime':
+        steps.insert(0, base + ['--export', entry])
+    for cmd in steps:
+        proc = subprocess.run(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if proc.returncode != 0:
+            tail = proc.stdout.strip().splitlines()[-1:] or ['(no output)']
+            return dict(
+                model=entry,
+                description=SPECS[name].description,
+                mode=mode,
+                error=tail[0][:300])
+    with open(osp.join(out_dir, f'{entry}.json')) as f:
         return json.load(f)
+
+
+def run_single(args, out_dir: str) -> dict:
+    """The ``--export`` / ``--single`` subprocess: one model, one mode."""
+    import torch
+
+    from querypose_mm.benchmark import (export_for_benchmark,
+                                        measure_onnxruntime)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    entry = args.export or args.single
+    name, mode = split_entry(entry)
+    onnx_file = osp.join(out_dir, f'{entry}.onnx')
+    exported_json = osp.join(out_dir, f'{entry}.export.json')
+    if args.export:
+        result = export_for_benchmark(name, onnx_file, args.short_side,
+                                      args.max_size)
+        path = exported_json
+    elif mode == 'onnxruntime':
+        with open(exported_json) as f:
+            exported = json.load(f)
+        result = measure_onnxruntime(entry, onnx_file, exported,
+                                     args.short_side, args.max_size, args.runs,
+                                     args.warmup)
+        path = osp.join(out_dir, f'{entry}.json')
+    else:
+        result = measure(name, args.short_side, args.max_size, args.runs,
+                         args.warmup, args.batch_size, args.device,
+                         mode == 'channels-last', args.train_step,
+                         mode == 'autocast')
+        result.update(model=entry, mode=mode)
+        path = osp.join(out_dir, f'{entry}.json')
+    with open(path + '.partial', 'w') as f:
+        json.dump(result, f)
+    os.replace(path + '.partial', path)
+    return result
+
+
+def median_round(rounds: list) -> dict:
+    """The round with the median latency (all of one round's figures)."""
+    ok = [r for r in rounds if 'error' not in r]
+    if not ok:
+        return rounds[0]
+    ok.sort(key=lambda r: r['latency_ms_median'])
+    result = dict(ok[(len(ok) - 1) // 2])
+    result['rounds_latency_ms'] = [
+        r['latency_ms_median'] for r in rounds if 'error' not in r
+    ]
+    return result
 
 
 def main(argv=None):
     args = parse_args(argv)
     out_dir = osp.abspath(args.out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    if args.single:
-        import torch
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        result = measure(args.single, args.short_side, args.max_size,
-                         args.runs, args.warmup, args.batch_size, args.device,
-                         args.channels_last, args.train_step, args.autocast)
-        path = osp.join(out_dir, f'{args.single}.json')
-        with open(path + '.partial', 'w') as f:
-            json.dump(result, f)
-        os.replace(path + '.partial', path)
-        return result
+    if args.single or args.export:
+        return run_single(args, out_dir)
 
-    results = []
-    for name in args.models:
-        print(f'measuring {name} ...', flush=True)
-        results.append(run_in_subprocess(name, args, out_dir))
+    entries = [entry_with_mode(entry, args) for entry in args.models]
+    rounds = {entry: [] for entry in entries}
+    for round_index in range(args.rounds):
+        for entry in entries:
+            print(
+                f'measuring {entry} (round {round_index + 1}/'
+                f'{args.rounds}) ...',
+                flush=True)
+            rounds[entry].append(run_in_subprocess(entry, args, out_dir))
+    results = [median_round(rounds[entry]) for entry in entries]
     meta = dict(
         date=time.strftime('%Y-%m-%d'),
         machine=f'{platform.machine()}, {os.cpu_count()} CPUs, '
         f'{platform.platform()}',
         **{option: getattr(args, option)
            for option in MEASURE_OPTIONS},
-        channels_last=args.channels_last,
-        autocast=args.autocast,
+        rounds=args.rounds,
         macs_counter='torch.utils.flop_counter.FlopCounterMode (MACs)',
         note='random weights: NMS/grouping time of DEKR and RTMO is not '
         'representative of trained models')
     write_results(results, meta, out_dir)
     print(f"\n{meta['date']}, {meta['machine']}, input short side "
           f'{args.short_side} (max {args.max_size}), {args.runs} runs after '
-          f"{args.warmup} warm-up{', channels-last' * args.channels_last}"
-          f"{', autocast' * args.autocast}\n")
+          f"{args.warmup} warm-up, {args.rounds} round(s)\n")
     print(format_table(results))
     print(f"\nNote: {meta['note']}.\nWritten: {out_dir}/benchmark."
           '{json,csv,png}')

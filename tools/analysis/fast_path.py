@@ -1,0 +1,197 @@
+"""Measure QueryPose's fast inference (``test_cfg.decode_topk``) on trained
+weights: queries decoded per image, latency against full decoding, and
+whether the persons are identical.
+
+    python tools/analysis/fast_path.py CONFIG CHECKPOINT [--decode-topk 20]
+        [--images data/coco_mini/val2017] [--runs 5] [--quick]
+        [--out fast_path.json]
+
+Every image goes through the config's test pipeline; each is predicted with
+full decoding and with ``decode_topk`` (the config's, or ``--decode-topk``),
+alternately (full, fast, full, fast ...) so that both see the same machine
+load. For the light version (no Q_I update in the keypoint decoder) the
+fast path is exact: the tool checks that it keeps the same persons in the
+same order (boxes equal) and reports the largest difference of keypoints
+and scores, which is float rounding (the decoders run on fewer queries);
+for the full version the differences are the fast path's approximation.
+"Decoded" counts every pass of the keypoint decoders (the exact path first
+decodes ``decode_topk`` queries and, when a query left out could still rank,
+all that could), per stage.
+``--quick`` (tests) takes two images and one run.
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import time
+from collections import defaultdict
+
+import numpy as np
+import torch
+from mmengine.config import DictAction
+from mmengine.dataset import Compose, pseudo_collate
+
+import querypose_mm  # noqa: F401  (registers the modules)
+from mmpose.apis import init_model
+
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument(
+        '--decode-topk',
+        type=int,
+        help='queries decoded per image (default: the config\'s '
+        'test_cfg.decode_topk)')
+    parser.add_argument(
+        '--images',
+        default=osp.join(
+            osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+            'data', 'coco_mini', 'val2017'),
+        help='folder of images')
+    parser.add_argument('--runs', type=int, default=5)
+    parser.add_argument('--quick', action='store_true')
+    parser.add_argument('--out', help='write the figures as JSON')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.runs = 1
+    return args
+
+
+def count_decoded(head) -> dict:
+    """Hooks that add up the queries the keypoint decoders run on and the
+    passes of the first box decoder."""
+    counts = defaultdict(int)
+
+    def count_queries(module, inputs, _output):
+        counts['queries'] += inputs[0].size(0)
+
+    def count_passes(module, inputs, _output):
+        counts['passes'] += 1
+
+    handles = [
+        decoder.register_forward_hook(count_queries)
+        for decoder in head.keypoint_decoders
+    ]
+    handles.append(head.box_decoders[0].register_forward_hook(count_passes))
+    return counts, handles
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    model = init_model(
+        args.config,
+        args.checkpoint,
+        device='cpu',
+        cfg_options=args.cfg_options)
+    head = model.head
+    decode_topk = args.decode_topk or model.cfg.model.get(
+        'test_cfg', {}).get('decode_topk')
+    if not decode_topk:
+        raise ValueError('give --decode-topk or set test_cfg.decode_topk in '
+                         'the config')
+    paths = sorted(
+        path for path in glob.glob(osp.join(args.images, '*'))
+        if path.lower().endswith(IMAGE_SUFFIXES))
+    if not paths:
+        raise FileNotFoundError(f'no images in {args.images!r}')
+    paths = paths[:2] if args.quick else paths
+    pipeline = Compose(model.cfg.test_dataloader.dataset.pipeline)
+    meta = model.dataset_meta
+    test_cfgs = dict(
+        full=dict(model.cfg.model.get('test_cfg', {}), decode_topk=None),
+        fast=dict(
+            model.cfg.model.get('test_cfg', {}), decode_topk=decode_topk))
+    counts, handles = count_decoded(head)
+    times = defaultdict(list)
+    per_image = []
+    for index, path in enumerate(paths):
+        batch = pseudo_collate([
+            pipeline(
+                dict(
+                    img_path=path,
+                    id=index,
+                    img_id=index,
+                    flip_indices=meta['flip_indices'],
+                    dataset_name=meta.get('dataset_name', 'coco')))
+        ])
+        preds, decoded, passes = {}, {}, {}
+        for _ in range(args.runs):
+            for mode, test_cfg in test_cfgs.items():
+                model.test_cfg = test_cfg
+                counts['queries'] = counts['passes'] = 0
+                start = time.perf_counter()
+                with torch.no_grad():
+                    preds[mode] = model.test_step(batch)[0].pred_instances
+                times[mode].append(time.perf_counter() - start)
+                decoded[mode] = counts['queries'] / head.num_stages
+                passes[mode] = counts['passes']
+        diffs = {
+            key: float(np.abs(preds['fast'][key] - preds['full'][key]).max())
+            for key in ('keypoints', 'keypoint_scores', 'bbox_scores')
+        }
+        per_image.append(
+            dict(
+                image=osp.basename(path),
+                queries_decoded_per_stage=decoded['fast'],
+                box_passes=passes['fast'],
+                same_persons=bool(
+                    np.array_equal(preds['fast'].bboxes,
+                                   preds['full'].bboxes)),
+                max_keypoint_diff_px=diffs['keypoints'],
+                max_score_diff=max(diffs['keypoint_scores'],
+                                   diffs['bbox_scores'])))
+    for handle in handles:
+        handle.remove()
+    full_ms = 1000 * float(np.median(times['full']))
+    fast_ms = 1000 * float(np.median(times['fast']))
+    decoded = [r['queries_decoded_per_stage'] for r in per_image]
+    summary = dict(
+        config=args.config,
+        checkpoint=args.checkpoint,
+        num_queries=head.num_queries,
+        decode_topk=decode_topk,
+        light=not head.keypoints_feed_box_decoders,
+        images=len(per_image),
+        runs=args.runs,
+        queries_decoded_mean=float(np.mean(decoded)),
+        queries_decoded_max=float(np.max(decoded)),
+        box_passes_mean=float(np.mean([r['box_passes'] for r in per_image])),
+        max_per_img=min(
+            model.test_cfg.get('max_per_img', head.max_per_img),
+            head.num_queries),
+        same_persons=all(r['same_persons'] for r in per_image),
+        max_keypoint_diff_px=max(r['max_keypoint_diff_px'] for r in per_image),
+        max_score_diff=max(r['max_score_diff'] for r in per_image),
+        full_ms_median=full_ms,
+        fast_ms_median=fast_ms,
+        fast_over_full=fast_ms / full_ms,
+        per_image=per_image)
+    print(f"{len(per_image)} images, {args.runs} run(s) each, alternating; "
+          f"{head.num_queries} queries, max_per_img "
+          f"{summary['max_per_img']}, decode_topk={decode_topk}, "
+          f"{'light' if summary['light'] else 'full'} version\n"
+          'queries decoded per stage: mean '
+          f"{summary['queries_decoded_mean']:.1f}, max "
+          f"{summary['queries_decoded_max']:.0f} of {head.num_queries}; "
+          'passes of the box decoders: mean '
+          f"{summary['box_passes_mean']:.2f} (full decoding: 1)\n"
+          f'latency (median, test_step): full {full_ms:.1f} ms, fast '
+          f'{fast_ms:.1f} ms, ratio {fast_ms / full_ms:.2f}\n'
+          f"same persons, same order: {summary['same_persons']}; max "
+          f"difference: keypoints {summary['max_keypoint_diff_px']:.2g} px, "
+          f"scores {summary['max_score_diff']:.2g}")
+    if args.out:
+        with open(args.out + '.partial', 'w') as f:
+            json.dump(summary, f, indent=1)
+        os.replace(args.out + '.partial', args.out)
+    return summary
+
+
+if __name__ == '__main__':
+    main()

@@ -194,7 +194,9 @@ def measure_onnxruntime(name: str, onnx_file: str, exported: dict,
     """Latency and peak RSS of :class:`QueryPoseOnnxRuntime` (normalise, pad,
     ONNX Runtime, top-k, back to the image) on the same resized image as
     the PyTorch rows' ``test_step``."""
+    import mmcv
     import onnxruntime
+    import torch
 
     from querypose_mm.deployment import QueryPoseOnnxRuntime
     runtime = QueryPoseOnnxRuntime(onnx_file)
@@ -212,6 +214,9 @@ def measure_onnxruntime(name: str, onnx_file: str, exported: dict,
         peak_mem_mb=peak_memory_mb('cpu'),
         input_hw=tuple(runtime.preprocess(image)[0].shape[-2:]),
         device='cpu',
+        torch=torch.__version__,
+        mmcv=mmcv.__version__,
+        threads=torch.get_num_threads(),
         onnxruntime=onnxruntime.__version__,
         mode='onnxruntime')
 

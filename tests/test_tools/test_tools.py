@@ -158,6 +158,15 @@ def test_onnx_export_and_onnxruntime_demo_draw_the_pytorch_poses(
         summary['checkpoint'], '--out', onnx_file, '--dynamic'
     ])
     assert 'exported' in output and osp.isfile(onnx_file)
+    output = run([
+        sys.executable, 'tools/deployment/compare_backends.py', CPU_CONFIG,
+        summary['checkpoint'], onnx_file, '--max-images', '3', '--out',
+        str(tmp_path / 'diff.json')
+    ])
+    assert '3 images: same persons in the same order: True' in output
+    with open(tmp_path / 'diff.json') as f:
+        diff = json.load(f)
+    assert diff['max_keypoint_rel'] < 1e-3 and diff['max_box_rel'] < 1e-3
     people = {}
     for backend, args in (('pytorch', [
             '--config', CPU_CONFIG, '--checkpoint', summary['checkpoint']

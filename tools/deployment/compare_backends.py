@@ -1,0 +1,115 @@
+"""Check an exported model against its PyTorch checkpoint on real images.
+
+    python tools/deployment/compare_backends.py CONFIG CHECKPOINT ONNX \
+        [--images data/coco_mini/val2017] [--max-images N] [--out diff.json]
+
+Each image goes through mmpose's ``inference_bottomup`` (the config's test
+pipeline) and through ``QueryPoseOnnxRuntime``; the tool reports, over all
+images, whether both keep the same persons in the same order, the largest
+keypoint and box difference relative to the person's box size (the larger
+side), and the largest score difference. It exits with status 1 when a
+person differs by more than ``--tolerance`` of its box size.
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import sys
+
+import cv2
+import numpy as np
+
+import querypose_mm  # noqa: F401  (registers the modules)
+from mmpose.apis import inference_bottomup, init_model
+from querypose_mm.deployment import QueryPoseOnnxRuntime
+
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('onnx')
+    parser.add_argument(
+        '--images',
+        default=osp.join(
+            osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+            'data', 'coco_mini', 'val2017'))
+    parser.add_argument('--max-images', type=int)
+    parser.add_argument(
+        '--tolerance',
+        type=float,
+        default=1e-3,
+        help='largest allowed difference, relative to the box size')
+    parser.add_argument('--out', help='write the figures as JSON')
+    return parser.parse_args(argv)
+
+
+def compare(onnx: dict, pytorch) -> dict:
+    """Differences between the runtime's persons and mmpose's
+    ``pred_instances`` of one image."""
+    boxes = pytorch.bboxes
+    size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    size = np.maximum(size, 1.0)
+    keypoints = np.abs(onnx['keypoints'] - pytorch.keypoints).max((1, 2))
+    box = np.abs(onnx['bboxes'] - boxes).max(1)
+    return dict(
+        persons=len(boxes),
+        same_count=len(onnx['bboxes']) == len(boxes),
+        max_keypoint_rel=float((keypoints / size).max()),
+        max_box_rel=float((box / size).max()),
+        max_keypoint_px=float(keypoints.max()),
+        max_score_diff=float(
+            np.abs(onnx['bbox_scores'] - pytorch.bbox_scores).max()))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    paths = sorted(
+        path for path in glob.glob(osp.join(args.images, '*'))
+        if path.lower().endswith(IMAGE_SUFFIXES))[:args.max_images]
+    if not paths:
+        raise FileNotFoundError(f'no images in {args.images!r}')
+    model = init_model(args.config, args.checkpoint, device='cpu')
+    runtime = QueryPoseOnnxRuntime(args.onnx)
+    per_image = {}
+    for path in paths:
+        image = cv2.imread(path)
+        pytorch = inference_bottomup(model, image)[0].pred_instances
+        per_image[osp.basename(path)] = compare(runtime(image), pytorch)
+    rows = per_image.values()
+    summary = dict(
+        images=len(per_image),
+        same_persons=all(r['same_count'] for r in rows)
+        and all(r['max_box_rel'] <= args.tolerance for r in rows),
+        max_keypoint_rel=max(r['max_keypoint_rel'] for r in rows),
+        max_box_rel=max(r['max_box_rel'] for r in rows),
+        max_keypoint_px=max(r['max_keypoint_px'] for r in rows),
+        max_score_diff=max(r['max_score_diff'] for r in rows),
+        tolerance=args.tolerance,
+        per_image=per_image)
+    print(f"{summary['images']} images: same persons in the same order: "
+          f"{summary['same_persons']}; largest difference relative to the "
+          f"box size: keypoints {summary['max_keypoint_rel']:.2g}, boxes "
+          f"{summary['max_box_rel']:.2g} (keypoints "
+          f"{summary['max_keypoint_px']:.2g} px); scores "
+          f"{summary['max_score_diff']:.2g}")
+    if args.out:
+        with open(args.out + '.partial', 'w') as f:
+            json.dump(summary, f, indent=1)
+        os.replace(args.out + '.partial', args.out)
+    within = max(summary['max_keypoint_rel'],
+                 summary['max_box_rel']) <= args.tolerance
+    if not (summary['same_persons'] and within):
+        print(
+            f'FAILED: a difference exceeds {args.tolerance} of the box '
+            'size',
+            file=sys.stderr)
+        sys.exit(1)
+    return summary
+
+
+if __name__ == '__main__':
+    main()

@@ -5,6 +5,8 @@ import os
 import os.path as osp
 from typing import Dict, List
 
+import numpy as np
+
 CSV_FIELDS = [
     'model', 'params_m', 'gmacs', 'latency_ms_median', 'latency_ms_p90',
     'throughput_img_s', 'throughput_batch', 'peak_mem_mb', 'input_hw',
@@ -16,9 +18,12 @@ EDPOSE = 'edpose-r50'
 
 def add_edpose_ratios(results: List[dict]) -> None:
     """Each row's latency over ED-Pose-R50's, in the same mode when that
-    row was measured (``edpose_ratio_to`` says which), else in fp32."""
+    row was measured (``edpose_ratio_to`` says which), else in fp32.
+
+    With several rounds it is :func:`round_ratio`'s.
+    """
     edpose = {
-        r.get('mode', 'fp32'): r['latency_ms_median']
+        r.get('mode', 'fp32'): r
         for r in results
         if r['model'].split('@')[0] == EDPOSE and 'error' not in r
     }
@@ -27,9 +32,22 @@ def add_edpose_ratios(results: List[dict]) -> None:
             continue
         mode = r.get('mode', 'fp32')
         reference = mode if mode in edpose else 'fp32'
-        if reference in edpose:
-            r['edpose_ratio'] = r['latency_ms_median'] / edpose[reference]
-            r['edpose_ratio_to'] = f'{EDPOSE}@{reference}'
+        if reference not in edpose:
+            continue
+        r['edpose_ratio'] = round_ratio(r, edpose[reference])
+        r['edpose_ratio_to'] = f'{EDPOSE}@{reference}'
+
+
+def round_ratio(row: dict, reference: dict) -> float:
+    """Latency of ``row`` over ``reference``: with interleaved rounds, the
+    median of the ratios within each round (the two measured minutes
+    apart), which a slow spell of the machine affects less than a ratio of
+    medians taken from different rounds."""
+    rounds, ref_rounds = (row.get('rounds_latency_ms'),
+                          reference.get('rounds_latency_ms'))
+    if rounds and ref_rounds and len(rounds) == len(ref_rounds):
+        return float(np.median([a / b for a, b in zip(rounds, ref_rounds)]))
+    return row['latency_ms_median'] / reference['latency_ms_median']
 
 
 def format_table(results: List[dict]) -> str:
@@ -81,18 +99,16 @@ def format_table(results: List[dict]) -> str:
                          f"{step['iter_s_median']:.2f} s/iter, peak "
                          f"{step['peak_mem_mb']:.0f} MB\n")
     by_model = {r['model']: r for r in results if 'error' not in r}
-    for mode in ('fp32', 'autocast', 'channels-last'):
-        fast = by_model.get(f'querypose-r50@{mode}')
-        if fast is not None and 'querypose-r50@onnxruntime' in by_model:
-            ort = by_model['querypose-r50@onnxruntime']
-            text += (
-                f'\nQueryPose-R50 ONNX Runtime / PyTorch {mode}: '
-                f"{ort['latency_ms_median'] / fast['latency_ms_median']:.2f}")
-    if 'querypose-tiny@fp32' in by_model and \
-            'querypose-tiny@onnxruntime' in by_model:
-        ratio = by_model['querypose-tiny@onnxruntime']['latency_ms_median'] / \
-            by_model['querypose-tiny@fp32']['latency_ms_median']
-        text += f'\nQuick-start model ONNX Runtime / PyTorch fp32: {ratio:.2f}'
+    pairs = [(f'querypose-r50@{mode}', 'querypose-r50@onnxruntime',
+              f'QueryPose-R50 ONNX Runtime / PyTorch {mode}')
+             for mode in ('fp32', 'autocast', 'channels-last')]
+    pairs.append(('querypose-tiny@fp32', 'querypose-tiny@onnxruntime',
+                  'Quick-start model ONNX Runtime / PyTorch fp32'))
+    for pytorch, ort, label in pairs:
+        if pytorch in by_model and ort in by_model:
+            ratio = round_ratio(by_model[ort], by_model[pytorch])
+            text += f'\n{label}: {ratio:.2f}'
+    text += '\n' if pairs else ''
     return text
 
 
@@ -104,20 +120,36 @@ def _replace_atomically(path: str, write) -> None:
 
 
 def _plot(results: List[dict], path: str) -> None:
+    """Horizontal bars: latency (with the ratio to ED-Pose-R50) and
+    GMACs of every measured row, in the order measured."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    ok = [r for r in results if 'error' not in r]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    add_edpose_ratios(results)
+    ok = [r for r in results if 'error' not in r][::-1]
+    fig, axes = plt.subplots(
+        1, 2, figsize=(12, 1.2 + 0.42 * max(len(ok), 1)), sharey=True)
     names = [r['model'] for r in ok]
-    axes[0].bar(names, [r['latency_ms_median'] for r in ok])
-    axes[0].set_ylabel('latency, batch 1 (ms, median)')
-    axes[1].bar(names, [r['gmacs'] for r in ok], color='tab:orange')
-    axes[1].set_ylabel('GMACs')
-    for ax in axes:
-        ax.tick_params(axis='x', rotation=20)
+    latency = [r['latency_ms_median'] / 1000 for r in ok]
+    colors = [
+        'tab:blue' if r['model'].startswith('querypose') else 'tab:gray'
+        for r in ok
+    ]
+    axes[0].barh(names, latency, color=colors)
+    axes[0].set_xlabel('latency, batch 1 (s, median)')
+    for i, r in enumerate(ok):
+        if 'edpose_ratio' in r:
+            axes[0].text(
+                latency[i],
+                i,
+                f" {r['edpose_ratio']:.2f}x ED-Pose",
+                va='center',
+                fontsize=8)
+    axes[0].set_xlim(0, max(latency, default=1) * 1.35)
+    axes[1].barh(names, [r['gmacs'] for r in ok], color='tab:orange')
+    axes[1].set_xlabel('GMACs')
     if ok:
-        r = ok[0]
+        r = ok[-1]
         fig.suptitle(f"input {r['input_hw'][0]}x{r['input_hw'][1]}, "
                      f"{r['device']}, torch {r['torch']}, mmcv {r['mmcv']}")
     fig.tight_layout()
@@ -127,7 +159,9 @@ def _plot(results: List[dict], path: str) -> None:
 
 def write_results(results: List[dict], meta: Dict, out_dir: str) -> None:
     """``benchmark.json`` (meta + results), ``benchmark.csv`` and
-    ``benchmark.png`` in ``out_dir``."""
+    ``benchmark.png`` in ``out_dir``, with each row's ratio to
+    ED-Pose-R50."""
+    add_edpose_ratios(results)
 
     def write_json(path):
         with open(path, 'w') as f:

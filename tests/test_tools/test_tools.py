@@ -290,6 +290,48 @@ def test_benchmark_quick_writes_table_and_breakdown(tmp_path):
     assert 'querypose-tiny' in output
 
 
+def test_benchmark_modes_rounds_and_ratio_to_edpose(tmp_path):
+    """NAME@MODE rows (ONNX Runtime, autocast), measured twice
+    interleaved, each with its latency ratio to ED-Pose-R50."""
+    from querypose_mm.benchmark import format_table
+    run([
+        sys.executable, 'tools/analysis/benchmark.py', '--quick', '--models',
+        'querypose-tiny@onnxruntime', 'querypose-tiny@autocast', 'edpose-r50',
+        '--runs', '1', '--warmup', '0', '--rounds', '2', '--out-dir',
+        str(tmp_path)
+    ])
+    with open(tmp_path / 'benchmark.json') as f:
+        data = json.load(f)
+    ort, bf16, edpose = data['results']
+    assert data['meta']['rounds'] == 2
+    for row in data['results']:
+        assert 'error' not in row, row
+        assert len(row['rounds_latency_ms']) == 2
+    assert ort['model'] == 'querypose-tiny@onnxruntime'
+    assert ort['mode'] == 'onnxruntime' and ort['onnxruntime']
+    assert ort['gmacs'] > 0 and ort['latency_ms_median'] > 0
+    assert bf16['autocast'] == 'bfloat16'
+    table = format_table(data['results'])
+    assert ort['edpose_ratio'] == pytest.approx(ort['latency_ms_median'] /
+                                                edpose['latency_ms_median'])
+    assert '(vs edpose-r50@fp32)' in table
+
+
+def test_benchmark_refuses_unknown_models_and_modes(tmp_path):
+    for entry, message in (('querypose-r50@fp8', "unknown mode 'fp8'"),
+                           ('edpose-r50@onnxruntime', 'only QueryPose')):
+        proc = subprocess.run([
+            sys.executable, 'tools/analysis/benchmark.py', '--models', entry,
+            '--out-dir',
+            str(tmp_path)
+        ],
+                              cwd=REPO_ROOT,
+                              stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT,
+                              text=True)
+        assert proc.returncode == 2 and message in proc.stdout
+
+
 @pytest.mark.parametrize('peer', ['edpose-r50', 'dekr-hrnet-w32'])
 def test_benchmark_builds_and_runs_mmposes_peers(peer):
     """ED-Pose's new-style config without its missing mmpose.configs base,

@@ -1,3 +1,4 @@
+from .atomic_json import dump_json_atomically
 from .checkpoint import (history_buffer_statistic,
                          register_checkpoint_safe_globals)
 from .dependencies import (SUPPORTED_VERSIONS, check_dependency_versions,
@@ -5,5 +6,6 @@ from .dependencies import (SUPPORTED_VERSIONS, check_dependency_versions,
 
 __all__ = [
     'SUPPORTED_VERSIONS', 'check_dependency_versions', 'check_installed_stack',
-    'history_buffer_statistic', 'register_checkpoint_safe_globals'
+    'dump_json_atomically', 'history_buffer_statistic',
+    'register_checkpoint_safe_globals'
 ]

@@ -218,7 +218,7 @@ def test_fast_path_tool_counts_queries_and_checks_equality(tmp_path):
     save_checkpoint(dict(state_dict=model.state_dict()), checkpoint)
     output = run([
         sys.executable, 'tools/analysis/fast_path.py', config, checkpoint,
-        '--quick', '--out',
+        '--quick', '--decode-topk', '20', '--out',
         str(tmp_path / 'fast_path.json')
     ])
     assert 'same persons, same order: True' in output

@@ -37,6 +37,7 @@ import time
 
 from querypose_mm.benchmark import (MODES, SPECS, format_table, measure,
                                     split_entry, write_results)
+from querypose_mm.utils import dump_json_atomically
 
 DEFAULT_MODELS = ['querypose-r50', 'edpose-r50', 'rtmo-l', 'dekr-hrnet-w32']
 MEASURE_OPTIONS = ('short_side', 'max_size', 'runs', 'warmup', 'batch_size',
@@ -170,9 +171,7 @@ def run_single(args, out_dir: str) -> dict:
                          mode == 'autocast')
         result.update(model=entry, mode=mode)
         path = osp.join(out_dir, f'{entry}.json')
-    with open(path + '.partial', 'w') as f:
-        json.dump(result, f)
-    os.replace(path + '.partial', path)
+    dump_json_atomically(result, path)
     return result
 
 

@@ -21,8 +21,6 @@ all that could), per stage.
 """
 import argparse
 import glob
-import json
-import os
 import os.path as osp
 import time
 from collections import defaultdict
@@ -34,6 +32,7 @@ from mmengine.dataset import Compose, pseudo_collate
 
 import querypose_mm  # noqa: F401  (registers the modules)
 from mmpose.apis import init_model
+from querypose_mm.utils import dump_json_atomically
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 
@@ -187,9 +186,7 @@ def main(argv=None):
           f"difference: keypoints {summary['max_keypoint_diff_px']:.2g} px, "
           f"scores {summary['max_score_diff']:.2g}")
     if args.out:
-        with open(args.out + '.partial', 'w') as f:
-            json.dump(summary, f, indent=1)
-        os.replace(args.out + '.partial', args.out)
+        dump_json_atomically(summary, args.out)
     return summary
 
 

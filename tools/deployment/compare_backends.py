@@ -12,8 +12,6 @@ person differs by more than ``--tolerance`` of its box size.
 """
 import argparse
 import glob
-import json
-import os
 import os.path as osp
 import sys
 
@@ -23,6 +21,7 @@ import numpy as np
 import querypose_mm  # noqa: F401  (registers the modules)
 from mmpose.apis import inference_bottomup, init_model
 from querypose_mm.deployment import QueryPoseOnnxRuntime
+from querypose_mm.utils import dump_json_atomically
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 
@@ -97,9 +96,7 @@ def main(argv=None):
           f"{summary['max_keypoint_px']:.2g} px); scores "
           f"{summary['max_score_diff']:.2g}")
     if args.out:
-        with open(args.out + '.partial', 'w') as f:
-            json.dump(summary, f, indent=1)
-        os.replace(args.out + '.partial', args.out)
+        dump_json_atomically(summary, args.out)
     within = max(summary['max_keypoint_rel'],
                  summary['max_box_rel']) <= args.tolerance
     if not (summary['same_persons'] and within):

@@ -1,0 +1,70 @@
+"""The benchmark report's ratios, table and chart, on made-up rows."""
+import pytest
+
+from querypose_mm.benchmark import format_table, split_entry, write_results
+
+
+def row(model, rounds, **extra):
+    name, mode = split_entry(model)
+    return dict(
+        model=model,
+        mode=mode,
+        params_m=1.0,
+        gmacs=2.0,
+        latency_ms_median=min(rounds),
+        latency_ms_p90=max(rounds),
+        throughput_img_s=None if mode == 'onnxruntime' else 1.0,
+        throughput_batch=None if mode == 'onnxruntime' else 2,
+        peak_mem_mb=100.0,
+        input_hw=[256, 384],
+        device='cpu',
+        torch='x',
+        mmcv='y',
+        rounds_latency_ms=rounds,
+        **extra)
+
+
+def test_ratios_are_taken_within_rounds_and_fall_back_to_fp32():
+    results = [
+        row('querypose-r50@fp32', [300.0, 200.0]),
+        row('querypose-r50@channels-last', [240.0, 180.0]),
+        row('querypose-r50@onnxruntime', [150.0, 120.0]),
+        row('edpose-r50@fp32', [100.0, 50.0]),
+        row('edpose-r50@channels-last', [120.0, 60.0]),
+        dict(model='edpose-r50@autocast', mode='autocast', error='TypeError'),
+    ]
+    text = format_table(results)
+    fp32, cl, ort, edpose = results[:4]
+    # per round 3.0 and 4.0: median 3.5 (a ratio of the kept rounds'
+    # latencies, 200 / 50, would be 4.0)
+    assert fp32['edpose_ratio'] == pytest.approx(3.5)
+    assert cl['edpose_ratio'] == pytest.approx((2.0 + 3.0) / 2)
+    assert cl['edpose_ratio_to'] == 'edpose-r50@channels-last'
+    assert ort['edpose_ratio'] == pytest.approx((1.5 + 2.4) / 2)
+    assert ort['edpose_ratio_to'] == 'edpose-r50@fp32'
+    assert edpose['edpose_ratio'] == 1.0
+    assert '(vs edpose-r50@fp32)' in text and 'failed: TypeError' in text
+    # ONNX Runtime over PyTorch, within rounds: 0.5 and 0.6
+    assert 'QueryPose-R50 ONNX Runtime / PyTorch fp32: 0.55' in text
+    assert 'QueryPose-R50 ONNX Runtime / PyTorch channels-last: 0.65' in text
+
+
+def test_write_results_writes_json_csv_and_chart(tmp_path):
+    import json
+    results = [row('querypose-tiny', [20.0]), row('edpose-r50', [10.0])]
+    write_results(results, dict(rounds=1), str(tmp_path))
+    with open(tmp_path / 'benchmark.json') as f:
+        written = json.load(f)['results']
+    assert written[0]['edpose_ratio'] == pytest.approx(2.0)
+    assert 'edpose_ratio' in (tmp_path / 'benchmark.csv').read_text()
+    assert (tmp_path / 'benchmark.png').stat().st_size > 1000
+
+
+def test_unknown_names_and_modes_are_refused():
+    with pytest.raises(ValueError, match="unknown mode 'fp8'"):
+        split_entry('querypose-r50@fp8')
+    with pytest.raises(ValueError, match='unknown model'):
+        split_entry('querypose-r500')
+    with pytest.raises(ValueError, match='only QueryPose'):
+        split_entry('edpose-r50@onnxruntime')
+    assert split_entry('rtmo-l') == ('rtmo-l', 'fp32')

@@ -197,6 +197,26 @@ def test_onnx_export_and_onnxruntime_demo_draw_the_pytorch_poses(
     assert changed.mean() > 0.005  # poses were drawn
     differ = np.abs(drawn[0].astype(int) - drawn[1]).max(-1) > 40
     assert differ.mean() < 0.02 * changed.mean()
+    # a video: drawn back frame by frame, one JSON for all frames
+    video = str(tmp_path / 'clip.mp4')
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'mp4v'), 5,
+                             (320, 240))
+    for _ in range(3):
+        writer.write(cv2.resize(original, (320, 240)))
+    writer.release()
+    output = run([
+        sys.executable, 'demo/querypose_demo.py', video, '--backend',
+        'onnxruntime', '--onnx', onnx_file, '--out-dir',
+        str(tmp_path / 'video')
+    ])
+    assert '3 frame(s) done' in output
+    drawn = cv2.VideoCapture(
+        str(tmp_path / 'video' / 'visualizations' / 'clip.mp4'))
+    assert int(drawn.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    with open(tmp_path / 'video' / 'predictions' / 'clip.json') as f:
+        frames = json.load(f)
+    assert [frame['frame_id'] for frame in frames] == [0, 1, 2]
+    assert len(frames[0]['instances']) == 12
 
 
 def test_fast_path_tool_counts_queries_and_checks_equality(tmp_path):

@@ -18,7 +18,7 @@ import json
 import os
 import os.path as osp
 import warnings
-from typing import Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -34,6 +34,11 @@ METADATA_KEY = 'querypose'
 CONFIG_KEY = 'querypose_config'
 INPUT_NAMES = ('inputs', 'img_whwh')
 OUTPUT_NAMES = ('cls_logits', 'boxes', 'keypoints', 'sigma_logits')
+# ONNX Runtime vs PyTorch on a seeded random input: float rounding stays
+# below 1e-3 of the box size (largest measured: 4.7e-4, HRNet-W48 with random
+# weights, 6 stages). Random-weight Swin-L is chaotic (a 1e-5 change of the
+# input moves its PyTorch outputs by 0.44 of the box size) and is refused.
+VERIFY_TOLERANCE = 1e-2
 
 
 class AllLevelsRoIExtractor(nn.Module):
@@ -95,6 +100,8 @@ class QueryPoseOnnxModel(nn.Module):
         self.backbone = model.backbone
         self.neck = model.neck if model.with_neck else None
         self.head = head
+        # torch.onnx.export restores the mode it found, recursively
+        self.eval()
 
     def forward(self, inputs: Tensor,
                 img_whwh: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -191,12 +198,71 @@ def runtime_settings(cfg: Config, model: nn.Module) -> dict:
         keypoint_offset=float(head.keypoint_offset))
 
 
+def verify_export(onnx_model: nn.Module,
+                  onnx_file: str,
+                  shapes: Sequence[Tuple[int, int]],
+                  tolerance: float = VERIFY_TOLERANCE) -> Dict[str, float]:
+    """Run the exported file in ONNX Runtime and the PyTorch module on the
+    same seeded inputs of each (H, W) in ``shapes``.
+
+    A trace freezes what a model computes from sizes in Python: such a
+    graph is right only at the traced shape, which comparing at a second
+    shape catches.
+
+    Returns:
+        dict[str, float]: The largest class-logit difference and the
+        largest box and keypoint differences relative to the box size.
+
+    Raises:
+        ValueError: If a difference exceeds ``tolerance``.
+    """
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(
+        onnx_file, providers=['CPUExecutionProvider'])
+    generator = torch.Generator().manual_seed(0)
+    worst = dict(cls_logits=0.0, boxes=0.0, keypoints=0.0)
+    for height, width in shapes:
+        inputs = torch.randn(1, 3, height, width, generator=generator)
+        # the unpadded image is a little smaller than the input, as usual
+        img_whwh = torch.tensor([[width - 5, height - 3] * 2],
+                                dtype=torch.float32)
+        with torch.no_grad():
+            expected = onnx_model(inputs, img_whwh)
+        got = session.run(
+            list(OUTPUT_NAMES), {
+                'inputs': inputs.numpy(),
+                'img_whwh': img_whwh.numpy()
+            })
+        cls_logits, boxes, keypoints = (torch.from_numpy(o) for o in got[:3])
+        size = (expected[1][..., 2:] -
+                expected[1][..., :2]).amax(-1).clamp_min(1.0)
+        errors = dict(
+            cls_logits=(cls_logits - expected[0]).abs().max().item(),
+            boxes=((boxes - expected[1]).abs().amax(-1) / size).max().item(),
+            keypoints=((keypoints - expected[2]).abs().amax(
+                (-2, -1)) / size).max().item())
+        worst = {key: max(worst[key], errors[key]) for key in worst}
+        if max(errors.values()) > tolerance:
+            found = ', '.join(f'{k} {v:.3g}' for k, v in errors.items())
+            raise ValueError(
+                'ONNX Runtime and PyTorch disagree on the exported model at '
+                f'input {height}x{width} ({found}; allowed {tolerance}): '
+                'either the graph depends on the traced shape (a size '
+                'computed in Python; export with a fixed --input-shape, '
+                'without --dynamic) or the model is unstable on this random '
+                'input (e.g. random weights); --skip-verify writes it anyway')
+    return worst
+
+
 def export_onnx(model: nn.Module,
                 cfg: Config,
                 out_file: str,
                 input_shape: Optional[Tuple[int, int]] = None,
-                dynamic: bool = False) -> str:
-    """Export a QueryPose model and check the file with the ONNX checker.
+                dynamic: bool = False,
+                verify: bool = True) -> str:
+    """Export a QueryPose model, check the file with the ONNX checker and
+    compare it with the PyTorch model (:func:`verify_export`).
 
     Args:
         model (nn.Module): A built ``BottomupPoseEstimator`` (weights
@@ -209,6 +275,9 @@ def export_onnx(model: nn.Module,
             it. Defaults to the padded test size of a landscape image.
         dynamic (bool): Whether the batch size, height and width of the
             input are dynamic.
+        verify (bool): Compare ONNX Runtime with PyTorch at the traced
+            shape and, if dynamic, at a second one of another aspect ratio;
+            a mismatch raises ``ValueError`` and writes nothing.
 
     Returns:
         str: ``out_file``.
@@ -240,18 +309,18 @@ def export_onnx(model: nn.Module,
                 0: 'batch'
             }
                for name in OUTPUT_NAMES})
+    onnx_model = QueryPoseOnnxModel(model)
     tmp_file = f'{out_file}.tmp'
     os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
     try:
         with warnings.catch_warnings():
             # the TorchScript exporter's deprecation note and the tracer's
-            # notes on shape arithmetic, which is traced as graph ops
+            # notes on values taken from shapes, which verify_export checks
             warnings.simplefilter('ignore')
             torch.onnx.export(
-                QueryPoseOnnxModel(model),
-                (torch.zeros(1, 3, height, width),
-                 torch.tensor([[width, height, width, height]],
-                              dtype=torch.float32)),
+                onnx_model, (torch.zeros(1, 3, height, width),
+                             torch.tensor([[width, height, width, height]],
+                                          dtype=torch.float32)),
                 tmp_file,
                 input_names=list(INPUT_NAMES),
                 output_names=list(OUTPUT_NAMES),
@@ -266,6 +335,14 @@ def export_onnx(model: nn.Module,
             entry.key, entry.value = key, value
         onnx.checker.check_model(proto)
         onnx.save(proto, tmp_file)
+        if verify:
+            shapes = [(height, width)]
+            if dynamic:
+                # another size and aspect ratio than the traced one
+                shapes.append(
+                    (max(1, round(height * 0.6 / divisor)) * divisor,
+                     max(1, round(width * 0.45 / divisor)) * divisor))
+            verify_export(onnx_model, tmp_file, shapes)
         os.replace(tmp_file, out_file)
     finally:
         if osp.exists(tmp_file):

@@ -1,5 +1,6 @@
 """ONNX export of the quick-start model and ONNX Runtime inference, compared
 with the PyTorch model on real bundled images."""
+import copy
 import os.path as osp
 
 import cv2
@@ -10,7 +11,7 @@ from mmengine.config import Config
 
 from mmpose.apis.inference import dataset_meta_from_config
 from querypose_mm.deployment import (QueryPoseOnnxModel, QueryPoseOnnxRuntime,
-                                     export_onnx)
+                                     export_onnx, onnx_export, verify_export)
 from querypose_mm.testing import (QUICKSTART_CONFIG, build_quickstart_model,
                                   get_config_path)
 
@@ -159,11 +160,32 @@ def test_unsupported_models_and_configs_fail_clearly(model_and_cfg, tmp_path):
     with pytest.raises(ValueError, match='only QueryPose models'):
         export_onnx(NotQueryPose(), cfg, str(tmp_path / 'b.onnx'))
 
-    multi_scale = cfg.copy()
+    multi_scale = copy.deepcopy(cfg)
     multi_scale.test_dataloader.dataset.pipeline[1]['scales'] = [256, 320]
     with pytest.raises(ValueError, match='one scale'):
         export_onnx(model, multi_scale, str(tmp_path / 'c.onnx'))
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_export_is_verified_and_a_mismatch_writes_nothing(
+        model_and_cfg, tmp_path, monkeypatch):
+    model, cfg = model_and_cfg
+    onnx_file = export_onnx(model, cfg, str(tmp_path / 'a.onnx'))
+    # the file against its own model: float rounding only
+    errors = verify_export(QueryPoseOnnxModel(model), onnx_file, [(256, 448)])
+    assert max(errors.values()) < 1e-3
+    # against other weights: refused, saying what to do
+    other = QueryPoseOnnxModel(build_quickstart_model(seed=1).eval())
+    with pytest.raises(ValueError, match='fixed --input-shape'):
+        verify_export(other, onnx_file, [(256, 448)])
+
+    def disagree(*args):
+        raise ValueError('disagree')
+
+    monkeypatch.setattr(onnx_export, 'verify_export', disagree)
+    with pytest.raises(ValueError, match='disagree'):
+        export_onnx(model, cfg, str(tmp_path / 'b.onnx'), dynamic=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['a.onnx']
 
 
 def test_runtime_rejects_bad_files_and_images(dynamic_onnx, tmp_path):

@@ -13,7 +13,10 @@ which ``demo/querypose_demo.py --backend onnxruntime --onnx FILE`` uses.
 ``--dynamic`` lets batch, height and width vary (the runtime then pads each
 image to a multiple of 32, as the PyTorch model does); otherwise every image
 is resized to fit ``--input-shape`` (default: the config's test short side x
-max size) and padded to it.
+max size) and padded to it. After the export the file is run in ONNX Runtime
+and compared with PyTorch (at the traced shape and, with ``--dynamic``, at a
+second one); a model whose graph only holds at the traced shape (Swin's
+window padding) is refused with ``--dynamic`` and nothing is written.
 """
 import argparse
 import os.path as osp
@@ -41,6 +44,10 @@ def parse_args(argv=None):
         '--dynamic',
         action='store_true',
         help='dynamic batch size, height and width')
+    parser.add_argument(
+        '--skip-verify',
+        action='store_true',
+        help='do not compare ONNX Runtime with PyTorch after the export')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
 
@@ -62,7 +69,8 @@ def main(argv=None):
         model.cfg,
         args.out,
         input_shape=args.input_shape,
-        dynamic=args.dynamic)
+        dynamic=args.dynamic,
+        verify=not args.skip_verify)
     print(f'exported {args.out} in {time.perf_counter() - start:.1f} s '
           f'({"dynamic" if args.dynamic else "static"} input)')
 

@@ -39,6 +39,29 @@ def run(cmd, cwd=REPO_ROOT, timeout=600, env=None):
     return proc.stdout
 
 
+def write_clip(path: str, frames) -> str:
+    """A 5 fps mp4 of the BGR ``frames``, each resized to 320x240."""
+    import cv2
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), 5,
+                             (320, 240))
+    for frame in frames:
+        writer.write(cv2.resize(frame, (320, 240)))
+    writer.release()
+    return path
+
+
+def read_demo_video_outputs(out_dir, name: str = 'clip') -> list:
+    """Check that the demo drew a 3-frame clip back; its per-frame
+    predictions."""
+    import cv2
+    drawn = cv2.VideoCapture(str(out_dir / 'visualizations' / f'{name}.mp4'))
+    assert int(drawn.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    with open(out_dir / 'predictions' / f'{name}.json') as f:
+        frames = json.load(f)
+    assert len(frames) == 3
+    return frames
+
+
 @pytest.fixture(scope='module')
 def quickstart(tmp_path_factory):
     work_dir = tmp_path_factory.mktemp('quickstart')
@@ -198,23 +221,14 @@ def test_onnx_export_and_onnxruntime_demo_draw_the_pytorch_poses(
     differ = np.abs(drawn[0].astype(int) - drawn[1]).max(-1) > 40
     assert differ.mean() < 0.02 * changed.mean()
     # a video: drawn back frame by frame, one JSON for all frames
-    video = str(tmp_path / 'clip.mp4')
-    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'mp4v'), 5,
-                             (320, 240))
-    for _ in range(3):
-        writer.write(cv2.resize(original, (320, 240)))
-    writer.release()
+    video = write_clip(str(tmp_path / 'clip.mp4'), [original] * 3)
     output = run([
         sys.executable, 'demo/querypose_demo.py', video, '--backend',
         'onnxruntime', '--onnx', onnx_file, '--out-dir',
         str(tmp_path / 'video')
     ])
     assert '3 frame(s) done' in output
-    drawn = cv2.VideoCapture(
-        str(tmp_path / 'video' / 'visualizations' / 'clip.mp4'))
-    assert int(drawn.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
-    with open(tmp_path / 'video' / 'predictions' / 'clip.json') as f:
-        frames = json.load(f)
+    frames = read_demo_video_outputs(tmp_path / 'video')
     assert [frame['frame_id'] for frame in frames] == [0, 1, 2]
     assert len(frames[0]['instances']) == 12
 
@@ -419,13 +433,12 @@ def test_mmposes_get_flops_and_browse_dataset_run_on_our_config(tmp_path):
 def test_demo_on_a_video_writes_the_drawn_video_with_progress(
         quickstart, tmp_path):
     import cv2
-    video = str(tmp_path / 'clip.mp4')
-    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'mp4v'), 5,
-                             (320, 240))
-    for name in ('000000000139.jpg', '000000034417.jpg', '000000109313.jpg'):
-        frame = cv2.imread(osp.join(COCO_MINI, 'val2017', name))
-        writer.write(cv2.resize(frame, (320, 240)))
-    writer.release()
+    video = write_clip(
+        str(tmp_path / 'clip.mp4'), [
+            cv2.imread(osp.join(COCO_MINI, 'val2017', name))
+            for name in ('000000000139.jpg', '000000034417.jpg',
+                         '000000109313.jpg')
+        ])
     output = run([
         sys.executable, 'demo/querypose_demo.py', video, '--config',
         CPU_CONFIG, '--checkpoint', quickstart['summary']['checkpoint'],
@@ -434,12 +447,7 @@ def test_demo_on_a_video_writes_the_drawn_video_with_progress(
     ])
     assert re.search(r'3/3, [\d.]+ task/s', output)  # mmengine's bar, fps
     assert '3 frame(s) done' in output
-    drawn = cv2.VideoCapture(
-        str(tmp_path / 'out' / 'visualizations' / 'clip.mp4'))
-    assert int(drawn.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
-    with open(tmp_path / 'out' / 'predictions' / 'clip.json') as f:
-        frames = json.load(f)
-    assert len(frames) == 3
+    read_demo_video_outputs(tmp_path / 'out')
 
 
 def test_demo_webcam_input_is_accepted_and_a_missing_camera_is_clear(

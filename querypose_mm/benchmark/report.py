@@ -120,12 +120,12 @@ def _replace_atomically(path: str, write) -> None:
 
 
 def _plot(results: List[dict], path: str) -> None:
-    """Horizontal bars: latency (with the ratio to ED-Pose-R50) and
-    GMACs of every measured row, in the order measured."""
+    """Horizontal bars: latency (with the ratio to ED-Pose-R50 that
+    :func:`add_edpose_ratios` put in the rows) and GMACs of every measured
+    row, in the order measured."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    add_edpose_ratios(results)
     ok = [r for r in results if 'error' not in r][::-1]
     fig, axes = plt.subplots(
         1, 2, figsize=(12, 1.2 + 0.42 * max(len(ok), 1)), sharey=True)

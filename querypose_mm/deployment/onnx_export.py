@@ -28,9 +28,9 @@ from torch import Tensor
 
 from ..models.heads.querypose_head import QueryPoseHead
 from ..models.utils import keypoints_from_box_frame
+from .onnxruntime_inference import METADATA_KEY
 
 OPSET_VERSION = 16  # the first with RoiAlign's half_pixel mode
-METADATA_KEY = 'querypose'
 CONFIG_KEY = 'querypose_config'
 INPUT_NAMES = ('inputs', 'img_whwh')
 OUTPUT_NAMES = ('cls_logits', 'boxes', 'keypoints', 'sigma_logits')
@@ -62,12 +62,11 @@ class AllLevelsRoIExtractor(nn.Module):
         """Pool (n, 5) RoIs from the levels (B, C, H_l, W_l) into
         (n, C, S, S)."""
         layers = self.extractor.roi_layers
-        num_levels = len(feats)
-        if num_levels == 1:
-            return layers[0](feats[0], rois)
-        target_levels = self.extractor.map_roi_levels(rois, num_levels)
         roi_feats = layers[0](feats[0], rois)
-        for level in range(1, num_levels):
+        if len(feats) == 1:
+            return roi_feats
+        target_levels = self.extractor.map_roi_levels(rois, len(feats))
+        for level in range(1, len(feats)):
             pooled = layers[level](feats[level], rois)
             roi_feats = torch.where((target_levels == level)[:, None, None,
                                                              None], pooled,

@@ -108,6 +108,19 @@ def test_onnxruntime_gives_the_pytorch_persons_on_a_real_image(
     assert img_whwh.tolist() == [[385, 256, 385, 256]]
 
 
+def test_runtime_resizes_as_the_test_pipeline(dynamic_onnx):
+    """The runtime repeats RandomShortSideResize's rule without mmpose."""
+    from querypose_mm.datasets.transforms import RandomShortSideResize
+    runtime = QueryPoseOnnxRuntime(dynamic_onnx)
+    resize = RandomShortSideResize(
+        scales=runtime.settings['short_side'],
+        max_size=runtime.settings['max_size'])
+    for height in (1, 31, 240, 426, 480, 641, 1999):
+        for width in (1, 17, 320, 640, 853, 3000):
+            assert runtime.resize_shape(height, width) == resize.target_size(
+                height, width, runtime.settings['short_side'])
+
+
 def test_dynamic_export_runs_two_image_sizes_and_a_batch(
         model_and_cfg, dynamic_onnx):
     model, _ = model_and_cfg

@@ -109,16 +109,9 @@ def main(argv=None):
     counts, handles = count_decoded(head)
     times = defaultdict(list)
     per_image = []
-    for index, path in enumerate(paths):
-        batch = pseudo_collate([
-            pipeline(
-                dict(
-                    img_path=path,
-                    id=index,
-                    img_id=index,
-                    flip_indices=meta['flip_indices'],
-                    dataset_name=meta.get('dataset_name', 'coco')))
-        ])
+    for path in paths:
+        # the input of mmpose's inference_bottomup, which runs test_step once
+        batch = pseudo_collate([pipeline(dict(img_path=path, **meta))])
         preds, decoded, passes = {}, {}, {}
         for _ in range(args.runs):
             for mode, test_cfg in test_cfgs.items():

@@ -117,22 +117,19 @@ step "mmcv $MMCV_VERSION with compiled ops"
 if [[ "$cuda_mode" == auto ]]; then
   if command -v nvcc >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then cuda_mode=yes; else cuda_mode=no; fi
 fi
-if [[ "$cuda_mode" == yes ]]; then export FORCE_CUDA=1; ops_tag=cuda; else unset FORCE_CUDA; ops_tag=cpu; fi
+if [[ "$cuda_mode" == yes ]]; then
+  export FORCE_CUDA=1
+  # A wheel holds device code for the architectures it was built for only.
+  ops_tag="cuda$("$py" -c 'import torch; print(torch.version.cuda or "")')"
+  [[ -n "${TORCH_CUDA_ARCH_LIST:-}" ]] && ops_tag+="-sm$(echo "$TORCH_CUDA_ARCH_LIST" | tr -c '0-9\n' '_')"
+else
+  unset FORCE_CUDA
+  ops_tag=cpu
+fi
 cache_root="${QUERYPOSE_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/querypose_mm/wheels}"
 cache_dir="$cache_root/mmcv-$MMCV_VERSION-$torch_tag-$ops_tag"
-mmcv_ok() {
-  "$py" - "$1" <<'EOF' 2>/dev/null
-import sys
-import mmcv
-from mmcv.ops import RoIAlign  # noqa: F401  (fails without compiled ops)
-import torch
-assert mmcv.__version__ == '2.1.0', mmcv.__version__
-if sys.argv[1] == 'cuda':
-    from mmcv.utils import ext_loader
-    ext = ext_loader.load_ext('_ext', ['roi_align_forward'])
-    assert torch.cuda.is_available()
-EOF
-}
+check_mmcv="$repo_root/tools/misc/check_mmcv_ops.py"
+mmcv_ok() { "$py" "$check_mmcv" --ops "${1%%[0-9]*}" --quiet; }
 if mmcv_ok "$ops_tag"; then
   echo "mmcv $MMCV_VERSION with $ops_tag ops is already installed"
 else
@@ -140,17 +137,27 @@ else
   cached=("$cache_dir"/mmcv-"$MMCV_VERSION"-*.whl)
   shopt -u nullglob
   if [[ ${#cached[@]} -eq 0 ]]; then
-    echo "no cached wheel in $cache_dir: building from the sdist (about 13 min on 2 cores)"
-    work="$(mktemp -d)"
-    trap 'rm -rf "$work"' EXIT
-    # --no-build-isolation: mmcv's setup.py imports torch and pkg_resources from this env.
-    "$py" -m pip download -q --no-deps --no-binary mmcv --no-build-isolation \
-      "mmcv==$MMCV_VERSION" -d "$work"
-    tar -xzf "$work/mmcv-$MMCV_VERSION.tar.gz" -C "$work"
+    if [[ -n "${MMCV_BUILD_DIR:-}" ]]; then
+      # kept: a rerun after a failed build resumes from the objects already compiled
+      work="$(realpath -m "$MMCV_BUILD_DIR")"
+      mkdir -p "$work"
+    else
+      work="$(mktemp -d)"
+      trap 'rm -rf "$work"' EXIT
+    fi
+    echo "no cached wheel in $cache_dir: building from the sdist in $work" \
+      "(CPU ops: about 13 min on 2 cores; CUDA ops: see docs/install.md)"
     src="$work/mmcv-$MMCV_VERSION"
+    if [[ ! -f "$src/setup.py" ]]; then
+      # --no-build-isolation: mmcv's setup.py imports torch and pkg_resources from this env.
+      "$py" -m pip download -q --no-deps --no-binary mmcv --no-build-isolation \
+        "mmcv==$MMCV_VERSION" -d "$work"
+      tar -xzf "$work/mmcv-$MMCV_VERSION.tar.gz" -C "$work"
+    fi
     # torch >= 2.10 headers need C++20; mmcv 2.1.0 hard-codes c++14/c++17.
     sed -i -e 's/-std=c++14/-std=c++20/g' -e 's/-std=c++17/-std=c++20/g' "$src/setup.py"
     grep -q -- '-std=c++20' "$src/setup.py"
+    rm -rf "$work/dist"
     (cd "$src" && MMCV_WITH_OPS=1 "$py" -m pip wheel --no-deps --no-build-isolation -w "$work/dist" .)
     mkdir -p "$cache_dir"
     built=("$work"/dist/mmcv-"$MMCV_VERSION"-*.whl)
@@ -163,7 +170,8 @@ else
   fi
   pip_install -q --force-reinstall --no-deps "${cached[0]}"
   pip_pinned -q addict packaging Pillow pyyaml yapf opencv-python
-  mmcv_ok "$ops_tag" || { echo "mmcv installed but its $ops_tag ops do not load" >&2; false; }
+  "$py" "$check_mmcv" --ops "${ops_tag%%[0-9]*}" \
+    || { echo "mmcv installed but its $ops_tag ops do not load" >&2; false; }
 fi
 
 step "mmdet 3.3.0"

@@ -133,4 +133,5 @@ def test_xtcocoapi_fixtures_through_coco_metric(dataset, dataset_cls,
     prefix = metric_args.get('prefix', 'coco')
     for name, value in zip(expected['stats_names'], expected['stats']):
         got = metrics[f'{prefix}/{names.get(name, name)}']
-        assert round(got, 4) == pytest.approx(value, abs=1e-12), name
+        # the fixture holds 4 decimals
+        assert got == pytest.approx(value, abs=5e-5 + 1e-9), name

@@ -1,12 +1,24 @@
-"""The head gives bit-identical losses, input gradients and predictions to
-the ones recorded before its restructuring, from weights saved then (with
-the old state-dict key names, loaded through the version hooks).
+"""The head gives the losses, input gradients and predictions recorded
+before its restructuring, from weights saved then (with the old state-dict
+key names, loaded through the version hooks).
 
 One later change is meant to change outputs: the full version's Q_I update
 reads the conv stack's output instead of the raw pose RoI (as the official
-code does). What does not depend on it stays bit-identical: the light
-version entirely, the box path of the Fig. 3(a) flow, and the first box
-decoder of the serial flow."""
+code does). What does not depend on it stays equal: the light version
+entirely, the box path of the Fig. 3(a) flow, and the first box decoder of
+the serial flow.
+
+The recording was made on another machine. oneDNN and the BLAS choose their
+kernels by CPU (AVX-512, AMX, AVX2) and thread count, so sums round
+differently, and bit-identity holds only for one machine and one process.
+The comparison uses per-kind tolerances chosen from measured rounding:
+across this CPU's default kernels, ``ONEDNN_MAX_CPU_ISA=AVX2`` and
+``OMP_NUM_THREADS=1`` the unaffected values moved by at most 2e-7 relative
+(losses), 1e-6 of the gradient's L2 norm (gradient sums and samples) and
+2.5e-4 px (keypoints); the tolerances below are 40x or more above that,
+while a real change of the head moves values by far more (the Q_I fix moves
+the first keypoint loss by 4e-3 relative, predicted keypoints by 100s px).
+"""
 import collections
 import os.path as osp
 import re
@@ -52,19 +64,38 @@ def test_losses_gradients_and_predictions_equal_the_recorded_ones():
     assert sorted(results) == sorted(expected)
     assert any('/predict/' in key for key in expected)
     assert any('loss_kpt' in key for key in expected)
-    different = {
-        key
-        for key in expected if not torch.equal(results[key], expected[key])
+    scale = {key: _tolerance(key, expected) for key in expected}
+    differs_by = {
+        key: (results[key].double() -
+              expected[key].double()).abs().max().item() / scale[key]
+        for key in expected if expected[key].numel()
     }
-    assert not {
-        key
-        for key in different if _unaffected_by_the_instance_update_fix(key)
+    beyond_rounding = {
+        key: round(ratio, 1)
+        for key, ratio in differs_by.items()
+        if ratio > 1 and _unaffected_by_the_instance_update_fix(key)
     }
-    # and the fix did change the full version's keypoints
-    assert {
-        'full/s0.loss_kpt', 'box_only_matched/s0.loss_kpt',
-        'full/predict/0.keypoints'
-    } <= different
+    assert not beyond_rounding, beyond_rounding
+    # and the fix did change the full version's keypoints, far beyond rounding
+    for key in ('full/s0.loss_kpt', 'box_only_matched/s0.loss_kpt',
+                'full/predict/0.keypoints'):
+        assert differs_by[key] > 10, (key, differs_by[key])
+
+
+def _tolerance(key: str, expected: dict) -> float:
+    """The absolute difference float rounding may cause in ``key``'s
+    value (see the module docstring for the measured figures)."""
+    value = expected[key].double()
+    name = key.rsplit('/', 1)[-1]
+    if '/grad_p' in key:
+        norm = expected[key.rsplit('/', 1)[0] + '/sq_sum'].double().sqrt()
+        return 1e-4 * (value.abs().item() if name == 'sq_sum' else
+                       norm.item()) + 1e-12
+    if name.startswith('s') and '.loss_' in name:
+        return 1e-4 * value.abs().item() + 1e-6
+    if name.endswith(('.keypoints', '.bboxes')):
+        return 1e-2  # pixels
+    return 1e-5  # scores in [0, 1]
 
 
 def test_a_whole_model_checkpoint_of_the_old_layout_loads_strictly(tmp_path):

@@ -22,6 +22,11 @@ BIN = osp.dirname(sys.executable)
 # two images with 5 persons: the loss halves well within 60 iterations
 QUICK_IMAGES = ['790', '211325']
 QUICK_ITERS = 60
+# The quick start's own AP and another tool's, from the same checkpoint in
+# another process: kernels may round otherwise (another batch), which can
+# move a person across an OKS threshold of the 2-image set; a wrong
+# evaluation path (coordinates, scores, metric) moves AP by far more.
+AP_OTHER_PROCESS = 0.01
 
 
 def run(cmd, cwd=REPO_ROOT, timeout=600, env=None):
@@ -112,9 +117,9 @@ def test_tools_test_reports_the_quickstart_ap(quickstart, tmp_path):
     ] + _test_cmd_for_train_images(summary, tmp_path / 'test'))
     ap = float(re.search(r'coco/AP: (\d\.\d+)', output).group(1))
     expected = summary['metrics']['train_images']['coco/AP']
-    assert ap == pytest.approx(expected, abs=1e-4)
+    assert ap == pytest.approx(expected, abs=AP_OTHER_PROCESS)
     with open(metrics) as f:
-        assert json.load(f)['coco/AP'] == pytest.approx(expected, abs=1e-4)
+        assert json.load(f)['coco/AP'] == pytest.approx(ap, abs=1e-4)
     import pickle
     with open(dump, 'rb') as f:
         predictions = pickle.load(f)
@@ -145,7 +150,7 @@ def test_mim_train_and_test(quickstart, tmp_path):
     ] + _test_cmd_for_train_images(summary, tmp_path / 'test'))
     ap = float(re.search(r'coco/AP: (\d\.\d+)', output).group(1))
     assert ap == pytest.approx(
-        summary['metrics']['train_images']['coco/AP'], abs=1e-4)
+        summary['metrics']['train_images']['coco/AP'], abs=AP_OTHER_PROCESS)
 
 
 def test_inferencer_demo_draws_and_returns_predictions(quickstart, tmp_path):

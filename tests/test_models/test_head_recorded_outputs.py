@@ -66,8 +66,9 @@ def test_losses_gradients_and_predictions_equal_the_recorded_ones():
     assert any('loss_kpt' in key for key in expected)
     scale = {key: _tolerance(key, expected) for key in expected}
     differs_by = {
-        key: (results[key].double() -
-              expected[key].double()).abs().max().item() / scale[key]
+        key:
+        (results[key].double() - expected[key].double()).abs().max().item() /
+        scale[key]
         for key in expected if expected[key].numel()
     }
     beyond_rounding = {
@@ -89,8 +90,8 @@ def _tolerance(key: str, expected: dict) -> float:
     name = key.rsplit('/', 1)[-1]
     if '/grad_p' in key:
         norm = expected[key.rsplit('/', 1)[0] + '/sq_sum'].double().sqrt()
-        return 1e-4 * (value.abs().item() if name == 'sq_sum' else
-                       norm.item()) + 1e-12
+        return 1e-4 * (value.abs().item()
+                       if name == 'sq_sum' else norm.item()) + 1e-12
     if name.startswith('s') and '.loss_' in name:
         return 1e-4 * value.abs().item() + 1e-6
     if name.endswith(('.keypoints', '.bboxes')):

@@ -37,8 +37,9 @@ def check_cpu_ops() -> str:
     import mmcv
     import torch
     if mmcv.__version__ != MMCV_VERSION:
-        raise CheckFailed(f'mmcv {mmcv.__version__} is installed, this project '
-                          f'needs {MMCV_VERSION}')
+        raise CheckFailed(
+            f'mmcv {mmcv.__version__} is installed, this project '
+            f'needs {MMCV_VERSION}')
     try:
         from mmcv.ops import RoIAlign
     except ImportError as e:  # mmcv-lite, or an extension that does not load
@@ -46,8 +47,8 @@ def check_cpu_ops() -> str:
     # a ramp along x: an aligned 2x2 RoI over [0, 4) samples x = 0.5 and 2.5
     feat = torch.arange(4.).repeat(4, 1).view(1, 1, 4, 4)
     rois = torch.tensor([[0., 0., 0., 4., 4.]])
-    out = RoIAlign(2, spatial_scale=1.0, sampling_ratio=1, aligned=True)(feat,
-                                                                       rois)
+    out = RoIAlign(
+        2, spatial_scale=1.0, sampling_ratio=1, aligned=True)(feat, rois)
     expected = torch.tensor([[0.5, 2.5], [0.5, 2.5]])
     if not torch.allclose(out[0, 0], expected):
         raise CheckFailed(f'RoIAlign on the CPU gave {out[0, 0].tolist()}, '
@@ -58,8 +59,8 @@ def check_cpu_ops() -> str:
 def check_cuda_ops() -> str:
     import mmcv._ext
     import torch
-    from mmcv.ops import RoIAlign, get_compiling_cuda_version, \
-        sigmoid_focal_loss
+    from mmcv.ops import (RoIAlign, get_compiling_cuda_version,
+                          sigmoid_focal_loss)
     compiled = get_compiling_cuda_version()
     if compiled == 'not available':
         raise CheckFailed('mmcv was built without CUDA ops (rebuild it with '

@@ -4,7 +4,7 @@
 # quick start inherit this file and override what differs.
 channels = 256
 model = dict(
-    type='BottomupPoseEstimator',
+    type='QueryPoseEstimator',
     data_preprocessor=dict(
         type='PoseDataPreprocessor',
         mean=[123.675, 116.28, 103.53],

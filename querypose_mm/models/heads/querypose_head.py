@@ -13,8 +13,8 @@ from ..losses.set_criterion import pack_gt_instances
 from ..task_modules.query_selection import decode_topk_stages, top_poses
 from ..utils import (QuerySelector, QueryState, StageOutput, boxes_to_rois,
                      check_finite_stage, check_fpn_feats, check_part_groups,
-                     image_whwh, keypoints_from_box_frame, mmdet_cfg,
-                     pose_roi_size, rename_keys)
+                     check_positive_ints, image_whwh, keypoints_from_box_frame,
+                     mmdet_cfg, pose_roi_size, rename_keys)
 
 # state-dict keys of checkpoints written before the head was split
 _RENAMED_IN_VERSION_2 = {
@@ -95,6 +95,14 @@ class QueryPoseHead(BaseHead):
                  keypoint_offset: float = 0.0,
                  init_cfg: OptConfigType = None) -> None:
         super().__init__(init_cfg)
+        check_positive_ints(
+            'model.head',
+            num_keypoints=num_keypoints,
+            num_queries=num_queries,
+            num_stages=num_stages,
+            in_channels=in_channels,
+            part_dim=part_dim,
+            max_per_img=max_per_img)
         check_part_groups(part_groups, num_keypoints)
         if instance_query_flow not in ('serial', 'box_only'):
             raise ValueError("instance_query_flow must be 'serial' (Fig. 3b) "

@@ -131,7 +131,8 @@ class KeypointDecoderStage(BaseModule):
         if version < 2:
             rename_keys(state_dict, prefix,
                         {'spegm.conv_stack.': 'conv_stack.'})
-        if version < 3 and self.update_instance_query:
+        holds_this_stage = any(key.startswith(prefix) for key in state_dict)
+        if version < 3 and self.update_instance_query and holds_this_stage:
             warnings.warn(
                 f'{prefix or "KeypointDecoderStage"}: this checkpoint was '
                 'trained while the Q_I update read the raw pose RoI; it now '

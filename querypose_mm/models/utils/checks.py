@@ -48,3 +48,12 @@ def pose_roi_size(pose_roi_extractor, keypoint_decoder: dict) -> int:
             f'match keypoint_decoder.roi_size ({side}): set both to the same '
             'side, or leave keypoint_decoder.roi_size out')
     return side
+
+
+def check_positive_ints(owner: str, **settings) -> None:
+    """Fail at build on a size that would only crash in the forward (no
+    queries, no stages, nobody kept)."""
+    for name, value in settings.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f'{owner}.{name} must be a positive integer, got {value!r}')

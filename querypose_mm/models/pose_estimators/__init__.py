@@ -1,0 +1,3 @@
+from .querypose_estimator import QueryPoseEstimator
+
+__all__ = ['QueryPoseEstimator']

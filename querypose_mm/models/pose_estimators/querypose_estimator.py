@@ -1,0 +1,131 @@
+from typing import Dict, List, Tuple
+
+from mmpose.models.pose_estimators import BottomupPoseEstimator
+from mmpose.registry import MODELS
+from ...utils.checkpoint_file import loading_checkpoint_file
+from ..utils import check_positive_ints
+
+# what a checkpoint may lack: the RLE flow is used by the training loss only,
+# and BatchNorm's counter is not a weight
+_OPTIONAL_KEYS = ('head.criterion.', )
+_OPTIONAL_SUFFIXES = ('num_batches_tracked', )
+_SHOWN = 3  # keys listed per kind of mismatch
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint whose weights do not cover the model."""
+
+
+@MODELS.register_module()
+class QueryPoseEstimator(BottomupPoseEstimator):
+    """mmpose's ``BottomupPoseEstimator`` that refuses a checkpoint which does
+    not fit it.
+
+    mmengine loads checkpoints non-strictly and only logs a warning, so a
+    checkpoint of another model (or another head) would run on random
+    weights. Every load of this model (``Runner`` ``load_from`` and
+    ``--resume``, mmpose's ``init_model``, the Inferencer, this project's
+    tools) is checked once, after the version hooks have renamed old keys:
+    a missing weight, an unexpected one or one of another shape is an
+    error naming the file and a few keys, unless ``partial_checkpoint``.
+
+    Args:
+        partial_checkpoint (bool): Only warn (mmengine's behaviour), e.g. to
+            fine-tune from a checkpoint of another data set's head.
+        **kwargs: :class:`BottomupPoseEstimator`'s arguments.
+    """
+
+    def __init__(self, partial_checkpoint: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        for name in ('max_per_img', 'decode_topk'):
+            if self.test_cfg.get(name) is not None:
+                check_positive_ints('model.test_cfg',
+                                    **{name: self.test_cfg[name]})
+        if self.test_cfg.get('flip_test', False):
+            raise ValueError('QueryPose does not implement flip test; set '
+                             'model.test_cfg.flip_test=False')
+        self.partial_checkpoint = partial_checkpoint
+        self.register_load_state_dict_post_hook(self._check_loaded_keys)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args,
+                              **kwargs) -> None:
+        # called before any submodule, with every key of the checkpoint
+        self._checkpoint_prefix = prefix
+        self._checkpoint_shapes = {
+            key[len(prefix):]: tuple(value.shape)
+            for key, value in state_dict.items()
+            if key.startswith(prefix) and hasattr(value, 'shape')
+        }
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _check_loaded_keys(self, module, incompatible_keys) -> None:
+        prefix = self._checkpoint_prefix
+        missing = _required(incompatible_keys.missing_keys, prefix)
+        unexpected = _required(incompatible_keys.unexpected_keys, prefix)
+        model_shapes = {
+            key: tuple(value.shape)
+            for key, value in self.state_dict().items()
+        }
+        reshaped = {
+            key: (self._checkpoint_shapes[key], shape)
+            for key, shape in model_shapes.items()
+            if self._checkpoint_shapes.get(key, shape) != shape
+        }
+        if self.partial_checkpoint or not (missing or unexpected or reshaped):
+            return
+        expected = len(model_shapes)
+        lines = [
+            f'checkpoint {loading_checkpoint_file() or "(in memory)"} does '
+            'not fit this model:'
+        ]
+        if missing:
+            lines.append(f'- it lacks {len(missing)} of the model\'s '
+                         f'{expected} weights, e.g. {_some(missing)}')
+        if unexpected:
+            lines.append(f'- it holds {len(unexpected)} weights the model '
+                         f'does not have, e.g. {_some(unexpected)}')
+        if reshaped:
+            lines.append(f'- {len(reshaped)} weights have another shape '
+                         '(checkpoint vs model), e.g. ' +
+                         ', '.join(f'{key}: {a} vs {b}' for key,
+                                   (a, b) in list(reshaped.items())[:_SHOWN]))
+        counts = _count_mismatch(reshaped, self.head)
+        if counts:
+            lines.append('- ' + '; '.join(counts))
+        lines.append(
+            'An official QueryPose checkpoint must be converted first '
+            '(tools/model_converters/querypose_official_to_mmpose.py); a '
+            'checkpoint trained with another head needs that config (or '
+            '--cfg-options for the head); to fine-tune from it on purpose, '
+            'set model.partial_checkpoint=True.')
+        raise CheckpointMismatchError('\n'.join(lines))
+
+
+def _required(keys: List[str], prefix: str) -> List[str]:
+    keys = [key[len(prefix):] for key in keys if key.startswith(prefix)]
+    return [
+        key for key in keys if not key.startswith(_OPTIONAL_KEYS)
+        and not key.endswith(_OPTIONAL_SUFFIXES)
+    ]
+
+
+def _some(keys: List[str]) -> str:
+    shown = ', '.join(keys[:_SHOWN])
+    return shown + (', ...' if len(keys) > _SHOWN else '')
+
+
+def _count_mismatch(reshaped: Dict[str, Tuple[tuple, tuple]],
+                    head) -> List[str]:
+    """The head sizes a reshaped weight tells, in the user's words."""
+    told = []
+    for key, what, setting in (
+        ('head.keypoint_decoders.0.coord_head.weight', 'keypoints',
+         'num_keypoints'),
+        ('head.proposals.init_proposal_bboxes.weight', 'queries',
+         'num_queries'),
+    ):
+        if key in reshaped:
+            told.append(f'the checkpoint has {reshaped[key][0][0]} {what}, '
+                        f'the head {getattr(head, setting)} '
+                        f'(model.head.{setting})')
+    return told

@@ -61,9 +61,10 @@ def test_another_keypoint_count_is_refused_with_both_numbers(tmp_path):
                     part_groups=[[0, 1], [2, 3], [4, 5], [6, 7], [8, 9],
                                  [10, 11], [12, 13]]))))
     path = _save(tmp_path, 'crowdpose.pth', other.state_dict())
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'the checkpoint has 14 keypoints, the head 17 '
-                       r'\(model.head.num_keypoints\)'):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r'the checkpoint has 14 keypoints, the head 17 '
+            r'\(model.head.num_keypoints\)'):
         load_checkpoint(build_quickstart_model(), path)
 
 
@@ -80,9 +81,10 @@ def test_partial_checkpoint_only_warns(tmp_path):
                                            ('max_per_img', -1),
                                            ('num_queries', 2.5)])
 def test_head_sizes_are_checked_at_build(setting, value):
-    with pytest.raises(ValueError,
-                       match=rf'model\.head\.{setting} must be a positive '
-                       rf'integer, got {value}'):
+    with pytest.raises(
+            ValueError,
+            match=rf'model\.head\.{setting} must be a positive '
+            rf'integer, got {value}'):
         MODELS.build(get_quickstart_model_cfg(dict(head={setting: value})))
 
 

@@ -19,8 +19,7 @@ IMAGE = osp.join(COCO_MINI, 'val2017', '000000000139.jpg')
 
 def _tool(rel_path):
     spec = importlib.util.spec_from_file_location(
-        osp.splitext(osp.basename(rel_path))[0], osp.join(REPO_ROOT,
-                                                          rel_path))
+        osp.splitext(osp.basename(rel_path))[0], osp.join(REPO_ROOT, rel_path))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -78,8 +78,9 @@ def test_published_hash_is_checked_as_torch_hub_does(tmp_path, good, model):
     other = '0' * 8 if digest != '0' * 8 else '1' * 8
     damaged = tmp_path / f'querypose_tiny-{other}.pth'
     damaged.write_bytes(data)
-    with pytest.raises(CheckpointFileError,
-                       match=f'its name says SHA-256 {other}.*its content '
-                       f'has {digest}') as info:
+    with pytest.raises(
+            CheckpointFileError,
+            match=f'its name says SHA-256 {other}.*its content '
+            f'has {digest}') as info:
         load_checkpoint(model, str(damaged))
     assert str(damaged) in str(info.value)

@@ -119,6 +119,22 @@ if [[ "$cuda_mode" == auto ]]; then
 fi
 if [[ "$cuda_mode" == yes ]]; then
   export FORCE_CUDA=1
+  # torch takes the toolkit from CUDA_HOME, else from where nvcc is on PATH: a
+  # wrapper script there (/usr/local/bin/nvcc) gives a folder without headers
+  if [[ -z "${CUDA_HOME:-}" ]] && command -v nvcc >/dev/null 2>&1; then
+    for candidate in "$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")" /usr/local/cuda; do
+      if [[ -f "$candidate/include/cuda_runtime.h" ]]; then export CUDA_HOME="$candidate"; break; fi
+    done
+  fi
+  if [[ ! -f "${CUDA_HOME:-/nonexistent}/include/cuda_runtime.h" || ! -x "$CUDA_HOME/bin/nvcc" ]]; then
+    echo "--cuda yes: no CUDA toolkit found (nvcc and include/cuda_runtime.h); set CUDA_HOME" >&2
+    false
+  fi
+  echo "CUDA toolkit: $CUDA_HOME ($("$CUDA_HOME/bin/nvcc" --version | grep -o 'release [0-9.]*'))"
+  # torch's CUDA headers include cusparse.h, cublas_v2.h, ...: a CUDA toolkit with
+  # nvcc alone lacks them, the nvidia-* wheels that came with torch hold them.
+  nvidia_includes="$("$py" -c 'import glob, os, sysconfig; print(":".join(sorted(glob.glob(os.path.join(sysconfig.get_paths()["purelib"], "nvidia", "*", "include")))))')"
+  [[ -n "$nvidia_includes" ]] && export CPATH="$nvidia_includes${CPATH:+:$CPATH}"
   # A wheel holds device code for the architectures it was built for only.
   ops_tag="cuda$("$py" -c 'import torch; print(torch.version.cuda or "")')"
   [[ -n "${TORCH_CUDA_ARCH_LIST:-}" ]] && ops_tag+="-sm$(echo "$TORCH_CUDA_ARCH_LIST" | tr -c '0-9\n' '_')"

@@ -93,7 +93,7 @@ def test_ochuman_test_config_evaluates_a_coco_model(tmp_path):
                 CONFIGS, 'ochuman',
                 'querypose_r50-fpn_8xb2-280k_coco-800x1333_test-ochuman.py')),
         'ochuman', 'test_ochuman.json')
-    assert cfg.test_dataloader.dataset.type == 'OCHumanDataset'
+    assert cfg.test_dataloader.dataset.type == 'CheckedOCHumanDataset'
     config = str(tmp_path / 'ochuman_cpu.py')
     cfg.dump(config)
     torch.manual_seed(0)

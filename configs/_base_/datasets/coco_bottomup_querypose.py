@@ -1,5 +1,5 @@
 # COCO person keypoints, all persons of an image per sample (bottom-up mode).
-dataset_type = 'CocoDataset'
+dataset_type = 'CheckedCocoDataset'
 data_mode = 'bottomup'
 data_root = 'data/coco/'
 train_ann_file = 'annotations/person_keypoints_train2017.json'

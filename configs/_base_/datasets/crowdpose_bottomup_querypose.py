@@ -1,7 +1,7 @@
 _base_ = ['./coco_bottomup_querypose.py']
 
 # CrowdPose: trained on train+val, evaluated on test (paper §4.3).
-dataset_type = 'CrowdPoseDataset'
+dataset_type = 'CheckedCrowdPoseDataset'
 data_root = 'data/crowdpose/'
 train_ann_file = 'annotations/mmpose_crowdpose_trainval.json'
 val_ann_file = 'annotations/mmpose_crowdpose_test.json'

@@ -4,7 +4,7 @@ _base_ = ['../coco/querypose_r50-fpn_8xb2-280k_coco-800x1333.py']
 
 data_root = 'data/aic/'
 # metainfo (names, flip pairs, OKS sigmas): mmpose's _base_/datasets/aic.py
-dataset_type = 'AicDataset'
+dataset_type = 'CheckedAicDataset'
 
 # AIC order: 0/3 right/left shoulder, 1/4 elbow, 2/5 wrist, 6/9 hip,
 # 7/10 knee, 8/11 ankle, 12 head top, 13 neck. Seven rigid parts as the

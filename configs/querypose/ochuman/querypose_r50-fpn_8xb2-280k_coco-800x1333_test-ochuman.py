@@ -6,7 +6,7 @@ _base_ = ['../coco/querypose_r50-fpn_8xb2-280k_coco-800x1333.py']
 data_root = 'data/ochuman/'
 test_dataloader = dict(
     dataset=dict(
-        type='OCHumanDataset',
+        type='CheckedOCHumanDataset',
         data_root=data_root,
         ann_file='annotations/ochuman_coco_format_test_range_0.00_1.00.json',
         data_prefix=dict(img='images/')))

@@ -1,0 +1,168 @@
+"""Annotation files that would give wrong labels are errors naming the file,
+the id and the field, where the project's datasets load them; the check
+tool lists every problem at once."""
+import copy
+import importlib.util
+import json
+import os.path as osp
+import shutil
+
+import pytest
+
+from conftest import COCO_MINI, REPO_ROOT
+from mmpose.registry import DATASETS
+from querypose_mm.datasets import AnnotationError, find_annotation_problems
+
+SOURCE = osp.join(COCO_MINI, 'annotations', 'person_keypoints_train2017.json')
+
+
+@pytest.fixture(scope='module')
+def source():
+    with open(SOURCE) as f:
+        return json.load(f)
+
+
+def _dataset(ann_file, images=osp.join(COCO_MINI, 'train2017')):
+    return DATASETS.build(
+        dict(
+            type='CheckedCocoDataset',
+            data_root='',
+            ann_file=str(ann_file),
+            data_prefix=dict(img=images + '/'),
+            data_mode='bottomup',
+            pipeline=[dict(type='LoadImage'),
+                      dict(type='PackPoseInputs')]))
+
+
+def _write(tmp_path, data, name='ann.json'):
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+def _duplicate_image_id(d):
+    d['images'][1]['id'] = d['images'][0]['id']
+
+
+def _string_image_id(d):
+    d['annotations'][0]['image_id'] = str(d['annotations'][0]['image_id'])
+
+
+def _short_keypoints(d):
+    d['annotations'][0]['keypoints'] = d['annotations'][0]['keypoints'][:-3]
+
+
+def _text_keypoints(d):
+    d['annotations'][0]['keypoints'] = 'x y v'
+
+
+def _no_bbox(d):
+    del d['annotations'][0]['bbox']
+
+
+def _nan_bbox(d):
+    d['annotations'][0]['bbox'][2] = float('nan')
+
+
+BROKEN = {
+    'duplicate image id':
+    (_duplicate_image_id, r'image id \d+ is given twice'),
+    'image_id of another type':
+    (_string_image_id, r'"image_id" \'\d+\' is not the id of an image.*'
+     r'\(ids are integers\)'),
+    'keypoints of another length':
+    (_short_keypoints, r'"keypoints" must be 51 numbers.*got 48'),
+    'keypoints of another type':
+    (_text_keypoints, r'"keypoints" must be 51 numbers.*got \'x y v\''),
+    'missing bbox': (_no_bbox, r'"bbox" must be 4 finite numbers'),
+    'non-finite bbox': (_nan_bbox, r'"bbox" must be 4 finite numbers'),
+    'missing images': (lambda d: d.pop('images'), '"images" list is missing'),
+    'missing annotations': (lambda d: d.pop('annotations'),
+                            '"annotations" list is missing'),
+    'missing categories': (lambda d: d.pop('categories'),
+                           '"categories" list is missing'),
+}
+
+
+def test_the_bundled_files_have_no_problem(source):
+    assert find_annotation_problems(source, 17) == []
+    assert len(_dataset(SOURCE)) == len(source['images'])
+
+
+@pytest.mark.parametrize('case', sorted(BROKEN))
+def test_a_broken_file_is_an_error_naming_file_id_and_field(
+        tmp_path, source, case):
+    edit, message = BROKEN[case]
+    data = copy.deepcopy(source)
+    edit(data)
+    ann_file = _write(tmp_path, data)
+    with pytest.raises(AnnotationError, match=message) as info:
+        _dataset(ann_file)
+    assert str(ann_file) in str(info.value)
+    if edit in (_string_image_id, _short_keypoints, _text_keypoints, _no_bbox,
+                _nan_bbox):
+        assert f'annotation id {data["annotations"][0]["id"]}' in str(
+            info.value)
+
+
+@pytest.mark.parametrize('content,message', [
+    ('', r'the file is empty \(0 bytes\)'),
+    ('[1, 2, 3]', 'holds a JSON list, not an object'),
+    ('{"images": [', 'not valid JSON'),
+])
+def test_empty_or_non_object_json_is_an_error(tmp_path, content, message):
+    ann_file = _write(tmp_path, content)
+    with pytest.raises(AnnotationError, match=message) as info:
+        _dataset(ann_file)
+    assert str(ann_file) in str(info.value)
+
+
+def test_an_image_of_another_size_than_the_file_says_names_it(
+        tmp_path, source):
+    data = copy.deepcopy(source)
+    image = data['images'][0]
+    image['width'] += 10
+    dataset = _dataset(_write(tmp_path, data))
+    index = next(
+        i for i in range(len(dataset))
+        if dataset.get_data_info(i)['img_id'] == image['id'])
+    with pytest.raises(
+            AnnotationError,
+            match=rf'{image["file_name"]} is '
+            rf'{image["width"] - 10}x{image["height"]} pixels.*'
+            rf'image id {image["id"]} {image["width"]}x'):
+        dataset[index]
+    dataset[(index + 1) % len(dataset)]  # the others load
+
+
+def _check_tool():
+    path = osp.join(REPO_ROOT, 'tools', 'misc', 'check_annotations.py')
+    spec = importlib.util.spec_from_file_location('check_annotations', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_check_tool_reports_every_problem_at_once(tmp_path, source, capsys):
+    tool = _check_tool()
+    assert tool.main([SOURCE, '--images',
+                      osp.join(COCO_MINI, 'train2017')]) == 0
+    assert 'no problem found (sizes checked)' in capsys.readouterr().out
+    data = copy.deepcopy(source)
+    for edit in (_duplicate_image_id, _string_image_id, _short_keypoints):
+        edit(data)
+    assert tool.main([str(_write(tmp_path, data))]) == 1
+    out = capsys.readouterr().out
+    # the duplicate id also orphans the persons of the image that lost it
+    assert '4 problem(s)' in out
+    assert 'is given twice' in out and 'must be 51 numbers' in out
+    assert 'is not the id of an image' in out
+    # sizes: a copy of one image under the name of another, larger one
+    images = tmp_path / 'images'
+    images.mkdir()
+    for image in source['images']:
+        shutil.copy(
+            osp.join(COCO_MINI, 'train2017', source['images'][0]['file_name']),
+            images / image['file_name'])
+    assert tool.main([SOURCE, '--images', str(images)]) == 1
+    assert 'pixels, the file says' in capsys.readouterr().out

@@ -5,9 +5,9 @@ mmpose's loaders trust the file: two images with one id merge their persons
 onto one image's pixels, an ``image_id`` of another type drops the person, a
 keypoint list of another length fails deep inside numpy. One pass over the
 parsed file finds all of that (1.8 s for a file of COCO train2017's size,
-262k persons, on 2 busy cores); :class:`CheckedAnnotationsMixin` runs it where mmpose's datasets load
-the file, ``tools/misc/check_annotations.py`` reports every problem of a
-file at once.
+262k persons, on 2 busy cores). :class:`CheckedAnnotationsMixin` runs it
+where mmpose's datasets load the file; ``tools/misc/check_annotations.py``
+reports every problem of a file at once.
 """
 import json
 import math

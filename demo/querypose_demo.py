@@ -21,7 +21,7 @@ pre- and post-processing) and draws with the visualizer of the config stored
 in the ONNX file (or ``--config``), with the same options and outputs.
 """
 import argparse
-import os
+import contextlib
 import os.path as osp
 from typing import Iterator, Optional, Tuple
 
@@ -37,8 +37,9 @@ from mmpose.apis import MMPoseInferencer
 from mmpose.apis.inference import dataset_meta_from_config
 from mmpose.registry import VISUALIZERS
 from mmpose.structures import PoseDataSample, split_instances
+from querypose_mm.utils import (IMAGE_SUFFIXES, atomic_output, list_images,
+                                prediction_names)
 
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 # MMPoseInferencer's drawing defaults, which the ONNX Runtime path repeats
 RADIUS, THICKNESS = 3, 1
 
@@ -85,13 +86,12 @@ def parse_args(argv=None):
 
 
 def count_frames(source: str) -> Optional[int]:
-    """Images in a folder, frames of a video, 1 for an image, None for a
+    """Images below a folder, frames of a video, 1 for an image, None for a
     camera (no end known)."""
     if source.startswith('webcam'):
         return None
     if osp.isdir(source):
-        return sum(name.lower().endswith(IMAGE_SUFFIXES)
-                   for name in os.listdir(source))
+        return len(list_images(source))
     if source.lower().endswith(IMAGE_SUFFIXES):
         return 1
     video = cv2.VideoCapture(source)
@@ -127,35 +127,17 @@ def set_pose_thr(visualizer, pose_thr: Optional[float]) -> None:
     visualizer.pose_score_thr = pose_thr
 
 
-def run_pytorch(args) -> Iterator[dict]:
-    """MMPoseInferencer's results, one per frame."""
-    inferencer = MMPoseInferencer(
-        pose2d=args.config, pose2d_weights=args.checkpoint, device=args.device)
-    pose_inferencer = inferencer.inferencer
-    if args.max_persons is not None:
-        pose_inferencer.model.head.max_per_img = args.max_persons
-    set_pose_thr(pose_inferencer.visualizer, args.pose_thr)
-    yield from inferencer(
-        args.input,
-        show=args.show,
-        kpt_thr=args.kpt_thr,
-        draw_bbox=True,
-        radius=RADIUS,
-        thickness=THICKNESS,
-        vis_out_dir=osp.join(args.out_dir, 'visualizations'),
-        pred_out_dir=osp.join(args.out_dir, 'predictions'))
+Frame = Tuple[str, np.ndarray, float]
 
 
-def read_frames(source: str) -> Iterator[Tuple[str, np.ndarray, float]]:
-    """(name, BGR frame, fps) of an image, a folder, a video or a camera
-    (fps 0 for images)."""
+def read_frames(source: str) -> Iterator[Frame]:
+    """(name, BGR frame, fps) of an image, the images below a folder (named
+    by their path in it), a video or a camera (fps 0 for images)."""
     if osp.isdir(source) or source.lower().endswith(IMAGE_SUFFIXES):
-        names = (
-            sorted(
-                name for name in os.listdir(source)
-                if name.lower().endswith(IMAGE_SUFFIXES))
-            if osp.isdir(source) else [osp.basename(source)])
-        folder = source if osp.isdir(source) else osp.dirname(source)
+        if osp.isdir(source):
+            folder, names = source, list_images(source)
+        else:
+            folder, names = osp.dirname(source), [osp.basename(source)]
         for name in names:
             image = cv2.imread(osp.join(folder, name))
             if image is None:
@@ -168,18 +150,49 @@ def read_frames(source: str) -> Iterator[Tuple[str, np.ndarray, float]]:
         int(source.partition(':')[2] or 0) if camera else source)
     fps = video.get(cv2.CAP_PROP_FPS) or 30.0
     name = 'webcam.mp4' if camera else osp.basename(source)
+    frames = 0
     try:
         while True:
             ok, frame = video.read()
             if not ok:
-                return
+                break
+            frames += 1
             yield name, frame, fps
     finally:
         video.release()
+    if frames == 0:
+        raise RuntimeError(
+            f'{source}: the camera could not be opened (or gave no frame); '
+            'give its id as webcam:ID' if camera else
+            f'{source}: no frame could be read: not a video, or an empty or '
+            'damaged one')
 
 
-def run_onnxruntime(args) -> Iterator[dict]:
-    """The same outputs as :func:`run_pytorch`, from ONNX Runtime."""
+def pytorch_frames(args, frames: Iterator[Frame]) -> Iterator[tuple]:
+    """(name, fps, drawn RGB frame, predictions) of mmpose's
+    ``MMPoseInferencer``."""
+    inferencer = MMPoseInferencer(
+        pose2d=args.config, pose2d_weights=args.checkpoint, device=args.device)
+    pose_inferencer = inferencer.inferencer
+    if args.max_persons is not None:
+        pose_inferencer.model.head.max_per_img = args.max_persons
+    set_pose_thr(pose_inferencer.visualizer, args.pose_thr)
+    for name, frame, fps in frames:
+        result = next(
+            inferencer(
+                frame,
+                return_vis=True,
+                show=args.show,
+                wait_time=1e-5 if fps else 0,
+                kpt_thr=args.kpt_thr,
+                draw_bbox=True,
+                radius=RADIUS,
+                thickness=THICKNESS))
+        yield name, fps, result['visualization'][0], result['predictions'][0]
+
+
+def onnxruntime_frames(args, frames: Iterator[Frame]) -> Iterator[tuple]:
+    """The same outputs as :func:`pytorch_frames`, from ONNX Runtime."""
     from querypose_mm.deployment import QueryPoseOnnxRuntime
     from querypose_mm.deployment.onnx_export import CONFIG_KEY
 
@@ -195,10 +208,7 @@ def run_onnxruntime(args) -> Iterator[dict]:
     visualizer.set_dataset_meta(dataset_meta_from_config(cfg, 'train'))
     visualizer.radius, visualizer.line_width = RADIUS, THICKNESS
     set_pose_thr(visualizer, args.pose_thr)
-    vis_dir = osp.join(args.out_dir, 'visualizations')
-    pred_dir = osp.join(args.out_dir, 'predictions')
-    writer, video_name, video_preds = None, None, []
-    for name, frame, fps in read_frames(args.input):
+    for name, frame, fps in frames:
         persons = runtime(frame, args.max_persons)
         instances = InstanceData(
             **persons, keypoints_visible=persons['keypoint_scores'])
@@ -211,48 +221,62 @@ def run_onnxruntime(args) -> Iterator[dict]:
             show=args.show,
             wait_time=1e-5 if fps else 0,
             kpt_thr=args.kpt_thr)
-        preds = split_instances(instances)
-        if fps:  # a video or a camera: one video and one JSON at the end
-            if writer is None:
-                mmengine.mkdir_or_exist(vis_dir)
-                video_name = name
-                writer = cv2.VideoWriter(
-                    osp.join(vis_dir, name), cv2.VideoWriter_fourcc(*'mp4v'),
-                    fps, (drawn.shape[1], drawn.shape[0]))
-            writer.write(mmcv.rgb2bgr(drawn))
-            video_preds.append(
-                dict(frame_id=len(video_preds), instances=preds))
-        else:
-            mmcv.imwrite(mmcv.rgb2bgr(drawn), osp.join(vis_dir, name))
-            mmengine.dump(
-                preds,
-                osp.join(pred_dir,
-                         osp.splitext(name)[0] + '.json'),
-                indent='  ')
-        yield dict(visualization=[drawn], predictions=[preds])
-    if writer is not None:
-        writer.release()
-        mmengine.dump(
-            video_preds,
-            osp.join(pred_dir,
-                     osp.splitext(video_name)[0] + '.json'),
-            indent='  ')
+        yield name, fps, drawn, split_instances(instances)
+
+
+def write_json(predictions, path: str) -> None:
+    with atomic_output(path) as partial:
+        mmengine.dump(predictions, partial, indent='  ')
+
+
+def run(args) -> Iterator[dict]:
+    """Read, predict, draw and write every frame of ``args.input``; each
+    output file appears only once complete (a video and its JSON at the
+    end), and no two inputs write one file."""
+    predict = pytorch_frames if args.backend == 'pytorch' else \
+        onnxruntime_frames
+    vis_dir = osp.join(args.out_dir, 'visualizations')
+    pred_dir = osp.join(args.out_dir, 'predictions')
+    images = (
+        list_images(args.input)
+        if osp.isdir(args.input) else [osp.basename(args.input)])
+    json_names = prediction_names(images)
+    with contextlib.ExitStack() as video_output:
+        writer, video_name, video_preds = None, None, []
+        for name, fps, drawn, preds in predict(args, read_frames(args.input)):
+            if not fps:
+                with atomic_output(osp.join(vis_dir, name)) as partial:
+                    mmcv.imwrite(mmcv.rgb2bgr(drawn), partial)
+                write_json(preds, osp.join(pred_dir, json_names[name]))
+            else:  # a video or a camera: one video and one JSON at the end
+                if writer is None:
+                    video_name = name
+                    writer = cv2.VideoWriter(
+                        video_output.enter_context(
+                            atomic_output(osp.join(vis_dir, name))),
+                        cv2.VideoWriter_fourcc(*'mp4v'), fps,
+                        (drawn.shape[1], drawn.shape[0]))
+                writer.write(mmcv.rgb2bgr(drawn))
+                video_preds.append(
+                    dict(frame_id=len(video_preds), instances=preds))
+            yield dict(visualization=[drawn], predictions=[preds])
+        if writer is not None:
+            writer.release()
+    if video_name is not None:
+        write_json(video_preds,
+                   osp.join(pred_dir,
+                            osp.splitext(video_name)[0] + '.json'))
 
 
 def main(argv=None):
     args = parse_args(argv)
     check_args(args)
-    run = run_pytorch if args.backend == 'pytorch' else run_onnxruntime
     total = count_frames(args.input)
     progress = ProgressBar(total or 0)
     results = []
     for result in run(args):
         results.append(result)
         progress.update()
-    if not results and args.input.startswith('webcam'):
-        raise RuntimeError(
-            f'{args.input}: the camera could not be opened (or gave no '
-            'frame); give its id as webcam:ID')
     print(f'\n{len(results)} frame(s) done; drawn in '
           f'{osp.join(args.out_dir, "visualizations")}, predictions in '
           f'{osp.join(args.out_dir, "predictions")}')

@@ -14,6 +14,7 @@ from .utils.checkpoint import register_checkpoint_safe_globals  # noqa: E402
 register_checkpoint_safe_globals()
 
 # registers every module of the project in mmpose's registries
-from . import datasets, engine, models, visualization  # noqa: E402,F401
+from . import datasets, engine, evaluation  # noqa: E402,F401 # isort:skip
+from . import models, visualization  # noqa: E402,F401 # isort:skip
 
 __all__ = ['__version__']

@@ -19,6 +19,7 @@ from mmengine.runner import Runner
 from querypose_mm.engine import prepare_cpu_distributed
 from querypose_mm.engine.cli import (add_visualization_args,
                                      apply_visualization_args)
+from querypose_mm.utils import atomic_output
 
 
 def parse_args(argv=None):
@@ -66,7 +67,7 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.test_evaluator = [cfg.test_evaluator] if isinstance(
             cfg.test_evaluator, dict) else list(cfg.test_evaluator)
         cfg.test_evaluator.append(
-            dict(type='DumpResults', out_file_path=args.dump))
+            dict(type='AtomicDumpResults', out_file_path=args.dump))
     return cfg
 
 
@@ -78,7 +79,8 @@ class SaveMetrics(Hook):
 
     def after_test_epoch(self, runner, metrics=None) -> None:
         if metrics is not None:
-            mmengine.dump(metrics, self.out_file)
+            with atomic_output(self.out_file) as partial:
+                mmengine.dump(metrics, partial)
 
 
 def main(argv=None):

@@ -15,12 +15,14 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from querypose_mm.engine import (find_resumable_checkpoint,
                                  prepare_cpu_distributed)
 from querypose_mm.engine.cli import (add_visualization_args,
                                      apply_visualization_args)
+from querypose_mm.utils import remove_partial_files
 
 
 def parse_args(argv=None):
@@ -98,6 +100,11 @@ def merge_args(cfg: Config, args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
+    if cfg.resume and osp.isdir(cfg.work_dir):
+        for path in remove_partial_files(cfg.work_dir):
+            print_log(
+                f'removed {path}, left by an interrupted save',
+                logger='current')
     runner = Runner.from_cfg(prepare_cpu_distributed(cfg))
     runner.train()
 

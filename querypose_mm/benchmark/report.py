@@ -1,11 +1,11 @@
 """The benchmark's table (text), CSV, JSON and bar chart (PNG)."""
 import csv
-import json
-import os
 import os.path as osp
 from typing import Dict, List
 
 import numpy as np
+
+from ..utils.files import atomic_output, dump_json_atomically
 
 CSV_FIELDS = [
     'model', 'params_m', 'gmacs', 'latency_ms_median', 'latency_ms_p90',
@@ -112,13 +112,6 @@ def format_table(results: List[dict]) -> str:
     return text
 
 
-def _replace_atomically(path: str, write) -> None:
-    """``write(partial_path)``, then rename: a reader never sees half."""
-    partial = path + '.partial' + osp.splitext(path)[1]
-    write(partial)
-    os.replace(partial, path)
-
-
 def _plot(results: List[dict], path: str) -> None:
     """Horizontal bars: latency (with the ratio to ED-Pose-R50 that
     :func:`add_edpose_ratios` put in the rows) and GMACs of every measured
@@ -153,7 +146,8 @@ def _plot(results: List[dict], path: str) -> None:
         fig.suptitle(f"input {r['input_hw'][0]}x{r['input_hw'][1]}, "
                      f"{r['device']}, torch {r['torch']}, mmcv {r['mmcv']}")
     fig.tight_layout()
-    _replace_atomically(path, lambda p: fig.savefig(p, dpi=100))
+    with atomic_output(path) as partial:
+        fig.savefig(partial, dpi=100)
     plt.close(fig)
 
 
@@ -163,16 +157,11 @@ def write_results(results: List[dict], meta: Dict, out_dir: str) -> None:
     ED-Pose-R50."""
     add_edpose_ratios(results)
 
-    def write_json(path):
-        with open(path, 'w') as f:
-            json.dump(dict(meta=meta, results=results), f, indent=1)
-
-    def write_csv(path):
-        with open(path, 'w') as f:
+    dump_json_atomically(
+        dict(meta=meta, results=results), osp.join(out_dir, 'benchmark.json'))
+    with atomic_output(osp.join(out_dir, 'benchmark.csv')) as partial:
+        with open(partial, 'w') as f:
             writer = csv.DictWriter(f, CSV_FIELDS, extrasaction='ignore')
             writer.writeheader()
             writer.writerows(results)
-
-    _replace_atomically(osp.join(out_dir, 'benchmark.json'), write_json)
-    _replace_atomically(osp.join(out_dir, 'benchmark.csv'), write_csv)
     _plot(results, osp.join(out_dir, 'benchmark.png'))

@@ -15,8 +15,6 @@ torch.export-based one cannot trace mmcv's compiled ops.
 """
 import copy
 import json
-import os
-import os.path as osp
 import warnings
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -28,6 +26,7 @@ from torch import Tensor
 
 from ..models.heads.querypose_head import QueryPoseHead
 from ..models.utils import keypoints_from_box_frame
+from ..utils.files import atomic_output
 from .onnxruntime_inference import METADATA_KEY
 
 OPSET_VERSION = 16  # the first with RoiAlign's half_pixel mode
@@ -309,9 +308,8 @@ def export_onnx(model: nn.Module,
             }
                for name in OUTPUT_NAMES})
     onnx_model = QueryPoseOnnxModel(model)
-    tmp_file = f'{out_file}.tmp'
-    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
-    try:
+    # a file that fails the checks is never written
+    with atomic_output(out_file) as tmp_file:
         with warnings.catch_warnings():
             # the TorchScript exporter's deprecation note and the tracer's
             # notes on values taken from shapes, which verify_export checks
@@ -342,8 +340,4 @@ def export_onnx(model: nn.Module,
                     (max(1, round(height * 0.6 / divisor)) * divisor,
                      max(1, round(width * 0.45 / divisor)) * divisor))
             verify_export(onnx_model, tmp_file, shapes)
-        os.replace(tmp_file, out_file)
-    finally:
-        if osp.exists(tmp_file):
-            os.remove(tmp_file)
     return out_file

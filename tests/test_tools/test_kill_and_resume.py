@@ -101,8 +101,12 @@ def test_killed_run_resumes_with_the_same_losses(tmp_path):
         last = f.read().strip()
     assert torch.load(last, map_location='cpu')['meta']['iter'] == 3
     assert not glob.glob(str(broken / '*.partial'))
+    # what a kill during a save leaves (54 MB for the quick start)
+    leftover = broken / '.iter_6.0a1b2c3d.partial.pth'
+    leftover.write_bytes(b'half a checkpoint')
 
     _train_to_the_end(_cmd(broken, subset, extra=['--resume']))
+    assert not leftover.exists()
     resumed = _losses(broken)
     for it in range(4, MAX_ITERS + 1):
         assert abs(resumed[it] -
@@ -112,7 +116,7 @@ def test_killed_run_resumes_with_the_same_losses(tmp_path):
 
 
 def test_atomic_backend_never_leaves_a_partial_file(tmp_path, monkeypatch):
-    from querypose_mm.engine import atomic_write_bytes
+    from querypose_mm.utils import atomic_write_bytes
     target = tmp_path / 'iter_3.pth'
     atomic_write_bytes(b'good checkpoint', target)
 

@@ -455,6 +455,67 @@ def test_demo_on_a_video_writes_the_drawn_video_with_progress(
     read_demo_video_outputs(tmp_path / 'out')
 
 
+def test_demo_folder_outputs_never_collide(quickstart, tmp_path):
+    """Inputs that share a stem (p.jpg, p.png) or a name in other
+    sub-folders (a/img.jpg, b/img.jpg) each get their picture and JSON; a
+    file that is no image is passed over."""
+    import cv2
+    images = tmp_path / 'images'
+    sources = {
+        'p.jpg': '000000000139.jpg',
+        'p.png': '000000034417.jpg',
+        'a/img.jpg': '000000109313.jpg',
+        'b/img.jpg': '000000000139.jpg'
+    }
+    for name, source in sources.items():
+        (images / name).parent.mkdir(parents=True, exist_ok=True)
+        picture = cv2.imread(osp.join(COCO_MINI, 'val2017', source))
+        cv2.imwrite(str(images / name), cv2.resize(picture, (320, 240)))
+    (images / 'README').write_text('not an image\n')
+    out = tmp_path / 'out'
+    output = run([
+        sys.executable, 'demo/querypose_demo.py',
+        str(images), '--config', CPU_CONFIG, '--checkpoint',
+        quickstart['summary']['checkpoint'], '--out-dir',
+        str(out)
+    ])
+    assert '4 frame(s) done' in output
+    drawn = sorted(
+        osp.relpath(osp.join(root, name), out / 'visualizations')
+        for root, _, names in os.walk(out / 'visualizations')
+        for name in names)
+    assert drawn == sorted(sources)
+    predictions = {
+        name: json.loads((out / 'predictions' / name).read_text())
+        for name in ('p.jpg.json', 'p.png.json', 'a/img.json', 'b/img.json')
+    }
+    assert predictions['a/img.json'] != predictions['b/img.json']
+    assert predictions['p.jpg.json'] == predictions['b/img.json']
+    assert not [
+        name for _, _, names in os.walk(out)
+        for name in names if '.partial' in name
+    ]
+
+
+def test_demo_on_an_unreadable_video_is_an_error_naming_it(
+        quickstart, tmp_path):
+    video = tmp_path / 'clip.mp4'
+    video.write_text('not a video\n')
+    proc = subprocess.run([
+        sys.executable, 'demo/querypose_demo.py',
+        str(video), '--config', CPU_CONFIG, '--checkpoint',
+        quickstart['summary']['checkpoint'], '--out-dir',
+        str(tmp_path / 'out')
+    ],
+                          cwd=REPO_ROOT,
+                          stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT,
+                          text=True,
+                          timeout=300)
+    assert proc.returncode != 0
+    assert f'{video}: no frame could be read' in proc.stdout
+
+
 def test_demo_webcam_input_is_accepted_and_a_missing_camera_is_clear(
         quickstart, tmp_path):
     """No camera here: the demo passes 'webcam:ID' to the inferencer (no

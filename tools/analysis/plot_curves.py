@@ -14,10 +14,11 @@ which QueryPose's iteration-based schedules do not write.
 import argparse
 import glob
 import json
-import os
 import os.path as osp
 from collections import defaultdict
 from typing import Dict, List, Sequence, Tuple
+
+from querypose_mm.utils import atomic_output
 
 
 def find_scalars(path: str) -> str:
@@ -75,10 +76,9 @@ def plot(curves: Dict[str, List[Tuple[int, float]]],
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    partial = out + '.partial.png'
-    fig.savefig(partial, dpi=100)
+    with atomic_output(out) as partial:
+        fig.savefig(partial, dpi=100)
     plt.close(fig)
-    os.replace(partial, out)
 
 
 def main(argv=None):

@@ -5,10 +5,9 @@
 """
 import argparse
 import json
-import os
-import os.path as osp
-import tempfile
 from typing import Sequence
+
+from querypose_mm.utils import dump_json_atomically
 
 
 def make_coco_subset(src: str, dst: str, img_ids: Sequence[int]) -> dict:
@@ -35,12 +34,7 @@ def make_coco_subset(src: str, dst: str, img_ids: Sequence[int]) -> dict:
     subset['annotations'] = [
         ann for ann in coco['annotations'] if ann['image_id'] in wanted
     ]
-    out_dir = osp.dirname(osp.abspath(dst))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix='.json.tmp')
-    with os.fdopen(fd, 'w') as f:
-        json.dump(subset, f)
-    os.replace(tmp, dst)
+    dump_json_atomically(subset, dst, indent=None)
     return subset
 
 

@@ -16,7 +16,6 @@ DST is an mmengine checkpoint for tools/test.py, mim test, init_model and
 MMPoseInferencer with the same config.
 """
 import argparse
-import os
 import os.path as osp
 
 import torch
@@ -25,6 +24,7 @@ from mmengine.config import Config, DictAction
 import querypose_mm  # noqa: F401  (registers the modules)
 from mmpose.registry import MODELS
 from mmpose.utils import register_all_modules
+from querypose_mm.utils import atomic_output
 from querypose_mm.utils.official_checkpoint import (convert_state_dict,
                                                     load_official_checkpoint)
 
@@ -73,16 +73,15 @@ def main(argv=None):
     # the module versions of today's layout, so no upgrade hook runs
     state_dict._metadata = target._metadata
     model.load_state_dict(state_dict, strict=True)
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    partial = args.dst + '.partial'
-    torch.save(
-        dict(
-            meta=dict(
-                converted_from=osp.basename(args.src),
-                config=osp.relpath(config) if args.config is None else config,
-                querypose_mm=querypose_mm.__version__),
-            state_dict=state_dict), partial)
-    os.replace(partial, args.dst)  # a half-written file never replaces one
+    with atomic_output(args.dst) as partial:
+        torch.save(
+            dict(
+                meta=dict(
+                    converted_from=osp.basename(args.src),
+                    config=osp.relpath(config)
+                    if args.config is None else config,
+                    querypose_mm=querypose_mm.__version__),
+                state_dict=state_dict), partial)
     print(f'{len(official)} official tensors -> {len(state_dict)} of '
           f'{osp.basename(config)} (neck {neck}); written {args.dst}')
     print(f'dropped, never used by the official model ({len(dropped)}): ' +

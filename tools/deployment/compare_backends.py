@@ -11,7 +11,6 @@ side), and the largest score difference. It exits with status 1 when a
 person differs by more than ``--tolerance`` of its box size.
 """
 import argparse
-import glob
 import os.path as osp
 import sys
 
@@ -21,9 +20,7 @@ import numpy as np
 import querypose_mm  # noqa: F401  (registers the modules)
 from mmpose.apis import inference_bottomup, init_model
 from querypose_mm.deployment import QueryPoseOnnxRuntime
-from querypose_mm.utils import dump_json_atomically
-
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
+from querypose_mm.utils import dump_json_atomically, list_images
 
 
 def parse_args(argv=None):
@@ -66,9 +63,8 @@ def compare(onnx: dict, pytorch) -> dict:
 
 def main(argv=None):
     args = parse_args(argv)
-    paths = sorted(
-        path for path in glob.glob(osp.join(args.images, '*'))
-        if path.lower().endswith(IMAGE_SUFFIXES))[:args.max_images]
+    paths = [osp.join(args.images, name)
+             for name in list_images(args.images)][:args.max_images]
     if not paths:
         raise FileNotFoundError(f'no images in {args.images!r}')
     model = init_model(args.config, args.checkpoint, device='cpu')

@@ -34,11 +34,19 @@ DEFAULT_CONFIG = osp.join(
     'querypose_r18-tiny-cpu_1xb2-1.2k_coco-mini-256x427.py')
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be at least 1, got {value}')
+    return value
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--config', default=DEFAULT_CONFIG)
     parser.add_argument('--work-dir', default='work_dirs/quickstart')
-    parser.add_argument('--iters', type=int, help='training iterations')
+    parser.add_argument(
+        '--iters', type=positive_int, help='training iterations')
     parser.add_argument(
         '--img-ids',
         type=int,
@@ -67,7 +75,8 @@ def build_cfg(args) -> Config:
     cfg.work_dir = osp.abspath(args.work_dir)
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         _abs_data(cfg, key)
-    iters = args.iters or (20 if args.quick else cfg.train_cfg.max_iters)
+    iters = args.iters if args.iters is not None else (
+        20 if args.quick else cfg.train_cfg.max_iters)
     cfg.train_cfg = dict(by_epoch=False, max_iters=iters, val_interval=iters)
     for scheduler in cfg.param_scheduler:
         if scheduler.type == 'MultiStepLR':

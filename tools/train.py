@@ -22,7 +22,7 @@ from querypose_mm.engine import (find_resumable_checkpoint,
                                  prepare_cpu_distributed)
 from querypose_mm.engine.cli import (add_visualization_args,
                                      apply_visualization_args)
-from querypose_mm.utils import remove_partial_files
+from querypose_mm.utils import read_checkpoint, remove_partial_files
 
 
 def parse_args(argv=None):
@@ -92,9 +92,20 @@ def merge_args(cfg: Config, args) -> Config:
         # None (nothing saved yet) makes mmengine start afresh
         cfg.load_from = find_resumable_checkpoint(cfg.work_dir)
     elif args.resume is not None:
+        check_resumable(args.resume)
         cfg.resume = True
         cfg.load_from = args.resume
     return cfg
+
+
+def check_resumable(path: str) -> None:
+    """A clear error for a checkpoint without the training state that
+    mmengine's resume reads (it would fail on ``KeyError: 'meta'``)."""
+    if 'meta' not in read_checkpoint(path, map_location='cpu'):
+        raise ValueError(
+            f'--resume {path}: the file holds weights but no training state '
+            '(no "meta": a published or converted model); to train from its '
+            'weights, pass --cfg-options load_from=PATH without --resume')
 
 
 def main(argv=None):

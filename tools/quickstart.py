@@ -15,7 +15,6 @@ run for tests (few iterations, no val split).
 """
 import argparse
 import glob
-import json
 import os
 import os.path as osp
 import sys
@@ -23,6 +22,8 @@ import time
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
+
+from querypose_mm.utils import dump_json_atomically
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from analysis.plot_curves import plot, read_curves  # noqa: E402
@@ -174,8 +175,7 @@ def main(argv=None):
         curves, ['loss'],
         summary['loss_curve_png'],
         title=f'quick start: {osp.basename(args.config)}')
-    with open(osp.join(cfg.work_dir, 'summary.json'), 'w') as f:
-        json.dump(summary, f, indent=1)
+    dump_json_atomically(summary, osp.join(cfg.work_dir, 'summary.json'))
     print(f"\nquick start: {summary['iterations']} iterations in "
           f"{summary['train_seconds']:.0f} s, loss {summary['loss_first']:.2f}"
           f" -> {summary['loss_last']:.2f}")

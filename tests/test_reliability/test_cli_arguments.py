@@ -13,8 +13,7 @@ from querypose_mm.testing import (QUICKSTART_CONFIG, build_quickstart_model,
 
 def _tool(rel_path):
     spec = importlib.util.spec_from_file_location(
-        osp.splitext(osp.basename(rel_path))[0], osp.join(REPO_ROOT,
-                                                          rel_path))
+        osp.splitext(osp.basename(rel_path))[0], osp.join(REPO_ROOT, rel_path))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -28,15 +27,14 @@ def test_quickstart_refuses_no_iterations(value, capsys):
         capsys.readouterr().err
 
 
-def test_resume_from_weights_without_training_state_says_what_to_do(
-        tmp_path):
+def test_resume_from_weights_without_training_state_says_what_to_do(tmp_path):
     weights = str(tmp_path / 'published.pth')
-    torch.save(dict(state_dict=build_quickstart_model().state_dict()),
-               weights)
+    torch.save(dict(state_dict=build_quickstart_model().state_dict()), weights)
     train = _tool('tools/train.py')
     args = train.parse_args(
         [get_config_path(QUICKSTART_CONFIG), '--resume', weights])
-    with pytest.raises(ValueError,
-                       match='no training state.*load_from=PATH without '
-                       '--resume'):
+    with pytest.raises(
+            ValueError,
+            match='no training state.*load_from=PATH without '
+            '--resume'):
         train.merge_args(train.Config.fromfile(args.config), args)

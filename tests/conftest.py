@@ -13,3 +13,15 @@ def mmpose_default_scope():
     import querypose_mm  # noqa: F401
     from mmpose.utils import register_all_modules
     register_all_modules(init_default_scope=True)
+
+
+def load_tool(rel_path: str):
+    """A script of tools/ (not a package) as a module, to call its
+    ``main(argv)`` or ``parse_args`` in the test process."""
+    import importlib.util
+    path = osp.join(REPO_ROOT, rel_path)
+    spec = importlib.util.spec_from_file_location(
+        osp.splitext(osp.basename(path))[0], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,14 +2,13 @@
 the id and the field, where the project's datasets load them; the check
 tool lists every problem at once."""
 import copy
-import importlib.util
 import json
 import os.path as osp
 import shutil
 
 import pytest
 
-from conftest import COCO_MINI, REPO_ROOT
+from conftest import COCO_MINI, load_tool
 from mmpose.registry import DATASETS
 from querypose_mm.datasets import AnnotationError, find_annotation_problems
 
@@ -135,16 +134,8 @@ def test_an_image_of_another_size_than_the_file_says_names_it(
     dataset[(index + 1) % len(dataset)]  # the others load
 
 
-def _check_tool():
-    path = osp.join(REPO_ROOT, 'tools', 'misc', 'check_annotations.py')
-    spec = importlib.util.spec_from_file_location('check_annotations', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_check_tool_reports_every_problem_at_once(tmp_path, source, capsys):
-    tool = _check_tool()
+    tool = load_tool('tools/misc/check_annotations.py')
     assert tool.main([SOURCE, '--images',
                       osp.join(COCO_MINI, 'train2017')]) == 0
     assert 'no problem found (sizes checked)' in capsys.readouterr().out

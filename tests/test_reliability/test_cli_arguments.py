@@ -1,28 +1,18 @@
 """Arguments that would silently do something else are refused with a
 message naming them."""
-import importlib.util
-import os.path as osp
 
 import pytest
 import torch
 
-from conftest import REPO_ROOT
+from conftest import load_tool
 from querypose_mm.testing import (QUICKSTART_CONFIG, build_quickstart_model,
                                   get_config_path)
-
-
-def _tool(rel_path):
-    spec = importlib.util.spec_from_file_location(
-        osp.splitext(osp.basename(rel_path))[0], osp.join(REPO_ROOT, rel_path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize('value', ['0', '-3'])
 def test_quickstart_refuses_no_iterations(value, capsys):
     with pytest.raises(SystemExit):
-        _tool('tools/quickstart.py').parse_args(['--iters', value])
+        load_tool('tools/quickstart.py').parse_args(['--iters', value])
     assert f'--iters: must be at least 1, got {value}' in \
         capsys.readouterr().err
 
@@ -30,7 +20,7 @@ def test_quickstart_refuses_no_iterations(value, capsys):
 def test_resume_from_weights_without_training_state_says_what_to_do(tmp_path):
     weights = str(tmp_path / 'published.pth')
     torch.save(dict(state_dict=build_quickstart_model().state_dict()), weights)
-    train = _tool('tools/train.py')
+    train = load_tool('tools/train.py')
     args = train.parse_args(
         [get_config_path(QUICKSTART_CONFIG), '--resume', weights])
     with pytest.raises(

@@ -1,28 +1,17 @@
 """A checkpoint of another model given to the user's entry points (mmpose's
 Inferencer, which the demo uses; tools/test.py; the ONNX export) is refused
 with an error naming the file, and the export writes nothing."""
-import importlib.util
-import os.path as osp
 
 import pytest
 import torch
 import torchvision
 
-from conftest import COCO_MINI, REPO_ROOT
+from conftest import COCO_MINI, load_tool
 from querypose_mm.models.pose_estimators.querypose_estimator import \
     CheckpointMismatchError
 from querypose_mm.testing import QUICKSTART_CONFIG, get_config_path
 
 CONFIG = get_config_path(QUICKSTART_CONFIG)
-IMAGE = osp.join(COCO_MINI, 'val2017', '000000000139.jpg')
-
-
-def _tool(rel_path):
-    spec = importlib.util.spec_from_file_location(
-        osp.splitext(osp.basename(rel_path))[0], osp.join(REPO_ROOT, rel_path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
@@ -40,7 +29,7 @@ def test_inferencer_refuses_it(foreign):
 
 def test_tools_test_refuses_it(foreign, tmp_path):
     with pytest.raises(CheckpointMismatchError, match='resnet18.pth'):
-        _tool('tools/test.py').main([
+        load_tool('tools/test.py').main([
             CONFIG, foreign, '--work-dir',
             str(tmp_path), '--cfg-options',
             f'test_dataloader.dataset.data_root={COCO_MINI}'
@@ -50,6 +39,6 @@ def test_tools_test_refuses_it(foreign, tmp_path):
 def test_onnx_export_refuses_it_and_writes_nothing(foreign, tmp_path):
     out = tmp_path / 'model.onnx'
     with pytest.raises(CheckpointMismatchError, match='resnet18.pth'):
-        _tool('tools/deployment/pytorch2onnx.py').main(
+        load_tool('tools/deployment/pytorch2onnx.py').main(
             [CONFIG, foreign, '--out', str(out)])
     assert not list(tmp_path.iterdir())

@@ -497,14 +497,22 @@ def test_demo_folder_outputs_never_collide(quickstart, tmp_path):
     ]
 
 
-def test_demo_on_an_unreadable_video_is_an_error_naming_it(
-        quickstart, tmp_path):
-    video = tmp_path / 'clip.mp4'
-    video.write_text('not a video\n')
+@pytest.mark.parametrize('source', ['unreadable video', 'missing camera'])
+def test_demo_says_when_a_video_or_camera_gives_no_frame(
+        quickstart, tmp_path, source):
+    """A text file named .mp4 is an error naming it (not rc 0 and nothing);
+    'webcam:ID' reaches the camera (no 'does not exist' error) and, with
+    no camera here, says it could not be opened."""
+    if source == 'missing camera':
+        given, message = 'webcam:7', 'webcam:7: the camera could not be opened'
+    else:
+        video = tmp_path / 'clip.mp4'
+        video.write_text('not a video\n')
+        given, message = str(video), f'{video}: no frame could be read'
     proc = subprocess.run([
-        sys.executable, 'demo/querypose_demo.py',
-        str(video), '--config', CPU_CONFIG, '--checkpoint',
-        quickstart['summary']['checkpoint'], '--out-dir',
+        sys.executable, 'demo/querypose_demo.py', given, '--config',
+        CPU_CONFIG, '--checkpoint', quickstart['summary']['checkpoint'],
+        '--out-dir',
         str(tmp_path / 'out')
     ],
                           cwd=REPO_ROOT,
@@ -513,28 +521,7 @@ def test_demo_on_an_unreadable_video_is_an_error_naming_it(
                           text=True,
                           timeout=300)
     assert proc.returncode != 0
-    assert f'{video}: no frame could be read' in proc.stdout
-
-
-def test_demo_webcam_input_is_accepted_and_a_missing_camera_is_clear(
-        quickstart, tmp_path):
-    """No camera here: the demo passes 'webcam:ID' to the inferencer (no
-    'does not exist' error) and says the camera could not be opened."""
-    cmd = [
-        sys.executable, 'demo/querypose_demo.py', 'webcam:7', '--config',
-        CPU_CONFIG, '--checkpoint', quickstart['summary']['checkpoint'],
-        '--out-dir',
-        str(tmp_path)
-    ]
-    proc = subprocess.run(
-        cmd,
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=300)
-    assert proc.returncode != 0
-    assert 'webcam:7: the camera could not be opened' in proc.stdout
+    assert message in proc.stdout
 
 
 def test_tensorboard_is_a_one_line_config_switch(tmp_path):

@@ -13,7 +13,7 @@ from mmengine.runner import Runner, load_checkpoint
 from torch.utils.data import Dataset
 
 import querypose_mm  # noqa: F401  (registers the safe globals)
-from querypose_mm.utils import history_buffer_statistic
+from querypose_mm.utils import history_buffer_statistic, read_checkpoint
 
 
 class _TinyModel(BaseModel):
@@ -115,6 +115,9 @@ def test_arbitrary_code_in_a_checkpoint_is_refused(tmp_path):
     torch.save({'state_dict': {}, 'payload': _Exploit()}, path)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path)
+    # and through the project's loader (mmengine's for local files)
+    with pytest.raises(pickle.UnpicklingError, match='evil.pth'):
+        read_checkpoint(path)
 
 
 def test_getattr_stand_in_only_allows_history_buffer_statistics():

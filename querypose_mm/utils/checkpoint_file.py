@@ -33,8 +33,12 @@ class CheckpointFileError(ValueError):
 
 
 def loading_checkpoint_file() -> Optional[str]:
-    """The local checkpoint file read last in this context (None if none)."""
-    return _FILE_BEING_LOADED.get()
+    """The local checkpoint file read last in this context, forgotten once
+    asked for (None if none since), so a later load of a state dict from
+    memory is not taken for that file's."""
+    path = _FILE_BEING_LOADED.get()
+    _FILE_BEING_LOADED.set(None)
+    return path
 
 
 def sha256_of_file(path: str, chunk_size: int = 1 << 20) -> str:

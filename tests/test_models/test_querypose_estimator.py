@@ -96,3 +96,13 @@ def test_head_sizes_are_checked_at_build(setting, value):
 def test_test_cfg_is_checked_at_build(test_cfg, match):
     with pytest.raises(ValueError, match=match):
         MODELS.build(get_quickstart_model_cfg(dict(test_cfg=test_cfg)))
+
+
+def test_a_state_dict_from_memory_is_not_named_after_an_earlier_file(tmp_path):
+    model = build_quickstart_model()
+    load_checkpoint(model, _save(tmp_path, 'own.pth', model.state_dict()))
+    with pytest.raises(CheckpointMismatchError) as info:
+        model.load_state_dict(
+            torchvision.models.resnet18().state_dict(), strict=False)
+    assert 'checkpoint (a state dict) does not fit' in str(info.value)
+    assert 'own.pth' not in str(info.value)

@@ -50,6 +50,7 @@ class QueryPoseEstimator(BottomupPoseEstimator):
     def _load_from_state_dict(self, state_dict, prefix, *args,
                               **kwargs) -> None:
         # called before any submodule, with every key of the checkpoint
+        self._checkpoint_file = loading_checkpoint_file()
         self._checkpoint_prefix = prefix
         self._checkpoint_shapes = {
             key[len(prefix):]: tuple(value.shape)
@@ -75,7 +76,7 @@ class QueryPoseEstimator(BottomupPoseEstimator):
             return
         expected = len(model_shapes)
         lines = [
-            f'checkpoint {loading_checkpoint_file() or "(in memory)"} does '
+            f'checkpoint {self._checkpoint_file or "(a state dict)"} does '
             'not fit this model:'
         ]
         if missing:

@@ -100,7 +100,7 @@ def test_killed_run_resumes_with_the_same_losses(tmp_path):
     with open(broken / 'last_checkpoint') as f:
         last = f.read().strip()
     assert torch.load(last, map_location='cpu')['meta']['iter'] == 3
-    assert not glob.glob(str(broken / '*.partial'))
+    assert not glob.glob(str(broken / '.*.partial*'))
     # what a kill during a save leaves (54 MB for the quick start)
     leftover = broken / '.iter_6.0a1b2c3d.partial.pth'
     leftover.write_bytes(b'half a checkpoint')

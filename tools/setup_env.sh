@@ -94,6 +94,14 @@ pip_install() {
     2> >(grep -v -E "$known_conflicts" >&2 || true)
 }
 pip_pinned() { pip_install "$@" "$SETUPTOOLS_PIN" "$NUMPY_PIN"; }
+# cache_wheel WHEEL DIR: copy then rename, so an interrupted copy never looks like a
+# cached wheel; prints the cached path
+cache_wheel() {
+  mkdir -p "$2"
+  cp "$1" "$2/.partial"
+  mv "$2/.partial" "$2/$(basename "$1")"
+  echo "$2/$(basename "$1")"
+}
 
 step "build tools (requirements/build.txt)"
 pip_install -q -r "$repo_root/requirements/build.txt"
@@ -175,12 +183,8 @@ else
     grep -q -- '-std=c++20' "$src/setup.py"
     rm -rf "$work/dist"
     (cd "$src" && MMCV_WITH_OPS=1 "$py" -m pip wheel --no-deps --no-build-isolation -w "$work/dist" .)
-    mkdir -p "$cache_dir"
     built=("$work"/dist/mmcv-"$MMCV_VERSION"-*.whl)
-    # Copy then rename, so an interrupted copy never looks like a cached wheel.
-    cp "${built[0]}" "$cache_dir/.partial"
-    mv "$cache_dir/.partial" "$cache_dir/$(basename "${built[0]}")"
-    cached=("$cache_dir/$(basename "${built[0]}")")
+    cached=("$(cache_wheel "${built[0]}" "$cache_dir")")
   else
     echo "reusing cached wheel ${cached[0]}"
   fi
@@ -210,11 +214,8 @@ if [[ ${#xtcoco_wheels[@]} -eq 0 ]]; then
   xt_work="$(mktemp -d)"
   "$py" -m pip wheel -q --no-deps --no-binary xtcocotools --no-build-isolation \
     xtcocotools -w "$xt_work"
-  mkdir -p "$xtcoco_dir"
   built=("$xt_work"/xtcocotools-*.whl)
-  cp "${built[0]}" "$xtcoco_dir/.partial"
-  mv "$xtcoco_dir/.partial" "$xtcoco_dir/$(basename "${built[0]}")"
-  xtcoco_wheels=("$xtcoco_dir/$(basename "${built[0]}")")
+  xtcoco_wheels=("$(cache_wheel "${built[0]}" "$xtcoco_dir")")
   rm -rf "$xt_work"
 else
   echo "reusing cached wheel ${xtcoco_wheels[0]}"

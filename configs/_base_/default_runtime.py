@@ -11,7 +11,7 @@ default_hooks = dict(
     # atomic writes: a job killed while saving never leaves a truncated
     # checkpoint or last_checkpoint (querypose_mm/engine)
     checkpoint=dict(
-        type='CheckpointHook',
+        type='AtomicCheckpointHook',
         by_epoch=False,
         interval=10000,
         max_keep_ckpts=3,

@@ -1,10 +1,11 @@
 from .atomic_local_backend import AtomicLocalBackend
+from .checkpoint_hook import AtomicCheckpointHook
 from .cpu_distributed import (CPUCompatibleDistributedDataParallel,
                               prepare_cpu_distributed)
 from .resume import find_resumable_checkpoint, is_complete_checkpoint
 
 __all__ = [
-    'AtomicLocalBackend', 'CPUCompatibleDistributedDataParallel',
-    'find_resumable_checkpoint', 'is_complete_checkpoint',
-    'prepare_cpu_distributed'
+    'AtomicCheckpointHook', 'AtomicLocalBackend',
+    'CPUCompatibleDistributedDataParallel', 'find_resumable_checkpoint',
+    'is_complete_checkpoint', 'prepare_cpu_distributed'
 ]

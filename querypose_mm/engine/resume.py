@@ -20,10 +20,10 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
     """The checkpoint ``--resume`` should continue from, or None.
 
     mmengine's ``find_latest_checkpoint`` trusts
-    ``<work_dir>/last_checkpoint``,
-    which its ``CheckpointHook`` rewrites in place with ``open(..., 'w')``
-    after every save: a job killed at that moment leaves it empty, and one
-    that points at a file removed or truncated since leaves ``--resume``
+    ``<work_dir>/last_checkpoint``. :class:`AtomicCheckpointHook` writes it
+    atomically, but a work dir of mmengine's own ``CheckpointHook`` (which
+    rewrites it with ``open(..., 'w')``) may hold an empty one, and one that
+    points at a file removed or truncated since leaves ``--resume``
     failing. This reads that pointer first and, when it does not name a
     complete checkpoint, falls back to the newest complete ``*.pth`` of the
     work dir.

@@ -15,6 +15,7 @@ import json
 import os
 import os.path as osp
 import secrets
+import shutil
 from typing import Dict, Iterator, List, Sequence
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
@@ -70,12 +71,16 @@ def dump_json_atomically(data, path: str, indent=1) -> None:
 
 
 def remove_partial_files(folder: str) -> List[str]:
-    """Remove what interrupted :func:`atomic_output` writes left in
-    ``folder`` (not below it); the removed paths."""
+    """Remove what interrupted writes left in ``folder`` (not below it):
+    :func:`atomic_output`'s files and ``AtomicCheckpointHook``'s scratch
+    folders; the removed paths."""
     removed = sorted(
         glob.glob(osp.join(glob.escape(folder), f'.*{PARTIAL_MARK}*')))
     for path in removed:
-        os.remove(path)
+        if osp.isdir(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
     return removed
 
 

@@ -9,11 +9,12 @@ import torch
 import torch.nn as nn
 from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import Runner, find_latest_checkpoint, load_checkpoint
 from torch.utils.data import Dataset
 
 import querypose_mm  # noqa: F401  (registers the safe globals)
-from querypose_mm.utils import history_buffer_statistic, read_checkpoint
+from querypose_mm.utils import (atomic_write_bytes, history_buffer_statistic,
+                                read_checkpoint)
 
 
 class _TinyModel(BaseModel):
@@ -43,7 +44,11 @@ class _TinyDataset(Dataset):
         return dict(inputs=torch.tensor([index, 1.0]) / 8)
 
 
-def _runner(work_dir, max_iters, resume=False, load_from=None):
+def _runner(work_dir,
+            max_iters,
+            resume=False,
+            load_from=None,
+            checkpoint=None):
     torch.manual_seed(0)  # the model is built before the Runner seeds
     return Runner(
         model=_TinyModel(),
@@ -59,7 +64,8 @@ def _runner(work_dir, max_iters, resume=False, load_from=None):
         ],
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
         default_hooks=dict(
-            checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
+            checkpoint=checkpoint
+            or dict(type='CheckpointHook', interval=2, by_epoch=False),
             logger=dict(type='LoggerHook', interval=1)),
         randomness=dict(seed=0),
         resume=resume,
@@ -102,6 +108,40 @@ def test_resume_continues_the_same_run(tmp_path):
     torch.testing.assert_close(resumed.model.linear.bias,
                                straight.model.linear.bias)
     assert resumed.optim_wrapper.get_lr() == straight.optim_wrapper.get_lr()
+
+
+def test_atomic_checkpoint_hook_replaces_last_checkpoint_for_mmengines_resume(
+        tmp_path, monkeypatch):
+    """mmengine's hook rewrites the pointer in place; ours replaces it
+    whole, and mmengine's own resume (no load_from) finds it."""
+    from querypose_mm.engine import AtomicCheckpointHook, checkpoint_hook
+    replaced = []
+
+    def record(data, path):
+        replaced.append((data, path))
+        atomic_write_bytes(data, path)
+
+    monkeypatch.setattr(checkpoint_hook, 'atomic_write_bytes', record)
+
+    def hook():
+        return AtomicCheckpointHook(
+            interval=2,
+            by_epoch=False,
+            backend_args=dict(backend='atomic_local'))
+
+    work_dir = str(tmp_path)
+    _runner(work_dir, max_iters=4, checkpoint=hook()).train()
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    assert [(data.decode(), path) for data, path in replaced] == [
+        (osp.join(work_dir, f'iter_{i}.pth'), pointer) for i in (2, 4)
+    ]
+    assert sorted(n for n in os.listdir(work_dir) if n.startswith('.')) == []
+    # what Runner(resume=True) without load_from resumes from
+    assert find_latest_checkpoint(work_dir) == osp.join(work_dir, 'iter_4.pth')
+    resumed = _runner(work_dir, max_iters=6, resume=True, checkpoint=hook())
+    resumed.train()
+    assert resumed.iter == 6
+    assert find_latest_checkpoint(work_dir) == osp.join(work_dir, 'iter_6.pth')
 
 
 class _Exploit:

@@ -148,6 +148,6 @@ param_scheduler = [
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters))
+    checkpoint=dict(by_epoch=False, interval=max_iters))
 log_processor = dict(window_size=20)
 randomness = dict(seed=0)

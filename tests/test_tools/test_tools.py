@@ -271,6 +271,15 @@ def test_fast_path_tool_counts_queries_and_checks_equality(tmp_path):
     assert summary['max_score_diff'] < 1e-5
 
 
+def _free_port() -> int:
+    """A port nobody listens on now, so two test runs at once (or another
+    job's rendezvous) do not collide on a fixed one."""
+    import socket
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
 def test_distributed_training_two_cpu_processes_and_resume(tmp_path):
     work_dir = tmp_path / 'dist'
     common = [
@@ -281,7 +290,7 @@ def test_distributed_training_two_cpu_processes_and_resume(tmp_path):
         'train_dataloader.num_workers=0', 'default_hooks.logger.interval=1',
         'default_hooks.checkpoint.interval=2', 'randomness.seed=0'
     ]
-    env = dict(PYTHON=sys.executable, PORT='29531')
+    env = dict(PYTHON=sys.executable, PORT=str(_free_port()))
     output = run(
         ['bash', 'tools/dist_train.sh', CPU_CONFIG, '2'] + common +
         ['train_cfg.max_iters=2', 'train_cfg.val_interval=100'],

@@ -23,7 +23,7 @@ in the ONNX file (or ``--config``), with the same options and outputs.
 import argparse
 import contextlib
 import os.path as osp
-from typing import Iterator, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import cv2
 import mmcv
@@ -85,15 +85,24 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def count_frames(source: str) -> Optional[int]:
-    """Images below a folder, frames of a video, 1 for an image, None for a
-    camera (no end known)."""
+def image_inputs(source: str) -> Optional[List[str]]:
+    """The images of an image or folder input, as paths relative to the
+    folder (the image's own folder for one image); None for a video or a
+    camera. Listed once per run."""
+    if osp.isdir(source):
+        return list_images(source)
+    if source.lower().endswith(IMAGE_SUFFIXES):
+        return [osp.basename(source)]
+    return None
+
+
+def count_frames(source: str, images: Optional[List[str]]) -> Optional[int]:
+    """The images, the frames of a video, or None for a camera (no end
+    known)."""
+    if images is not None:
+        return len(images)
     if source.startswith('webcam'):
         return None
-    if osp.isdir(source):
-        return len(list_images(source))
-    if source.lower().endswith(IMAGE_SUFFIXES):
-        return 1
     video = cv2.VideoCapture(source)
     frames = int(video.get(cv2.CAP_PROP_FRAME_COUNT))
     video.release()
@@ -130,15 +139,12 @@ def set_pose_thr(visualizer, pose_thr: Optional[float]) -> None:
 Frame = Tuple[str, np.ndarray, float]
 
 
-def read_frames(source: str) -> Iterator[Frame]:
-    """(name, BGR frame, fps) of an image, the images below a folder (named
-    by their path in it), a video or a camera (fps 0 for images)."""
-    if osp.isdir(source) or source.lower().endswith(IMAGE_SUFFIXES):
-        if osp.isdir(source):
-            folder, names = source, list_images(source)
-        else:
-            folder, names = osp.dirname(source), [osp.basename(source)]
-        for name in names:
+def read_frames(source: str, images: Optional[List[str]]) -> Iterator[Frame]:
+    """(name, BGR frame, fps) of the :func:`image_inputs` ``images`` (fps 0),
+    else of a video or a camera."""
+    if images is not None:
+        folder = source if osp.isdir(source) else osp.dirname(source)
+        for name in images:
             image = cv2.imread(osp.join(folder, name))
             if image is None:
                 raise ValueError(f'{osp.join(folder, name)} is not a '
@@ -229,7 +235,7 @@ def write_json(predictions, path: str) -> None:
         mmengine.dump(predictions, partial, indent='  ')
 
 
-def run(args) -> Iterator[dict]:
+def run(args, images: Optional[List[str]]) -> Iterator[dict]:
     """Read, predict, draw and write every frame of ``args.input``; each
     output file appears only once complete (a video and its JSON at the
     end), and no two inputs write one file."""
@@ -237,13 +243,12 @@ def run(args) -> Iterator[dict]:
         onnxruntime_frames
     vis_dir = osp.join(args.out_dir, 'visualizations')
     pred_dir = osp.join(args.out_dir, 'predictions')
-    images = (
-        list_images(args.input)
-        if osp.isdir(args.input) else [osp.basename(args.input)])
-    json_names = prediction_names(images)
+    json_names = prediction_names(images or [])
     with contextlib.ExitStack() as video_output:
         writer, video_name, video_preds = None, None, []
-        for name, fps, drawn, preds in predict(args, read_frames(args.input)):
+        for name, fps, drawn, preds in predict(args,
+                                               read_frames(args.input,
+                                                           images)):
             if not fps:
                 with atomic_output(osp.join(vis_dir, name)) as partial:
                     mmcv.imwrite(mmcv.rgb2bgr(drawn), partial)
@@ -271,10 +276,10 @@ def run(args) -> Iterator[dict]:
 def main(argv=None):
     args = parse_args(argv)
     check_args(args)
-    total = count_frames(args.input)
-    progress = ProgressBar(total or 0)
+    images = image_inputs(args.input)
+    progress = ProgressBar(count_frames(args.input, images) or 0)
     results = []
-    for result in run(args):
+    for result in run(args, images):
         results.append(result)
         progress.update()
     print(f'\n{len(results)} frame(s) done; drawn in '

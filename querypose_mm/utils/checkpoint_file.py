@@ -10,7 +10,7 @@ Replaces mmengine's loader of local paths (``CheckpointLoader`` scheme
   ``publish_model``) must have a SHA-256 starting with those digits, as
   ``torch.hub`` checks its downloads;
 - the path of the file being loaded is kept for the model's own check of
-  what the file holds (:func:`loading_checkpoint_file`).
+  what the file holds (:func:`pop_checkpoint_file_read`).
 """
 import contextvars
 import hashlib
@@ -24,7 +24,7 @@ import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
 _PUBLISHED_NAME = re.compile(r'-([0-9a-f]{8})\.pth$')
-_FILE_BEING_LOADED: contextvars.ContextVar = contextvars.ContextVar(
+_LAST_FILE_READ: contextvars.ContextVar = contextvars.ContextVar(
     'querypose_checkpoint_file', default=None)
 
 
@@ -32,12 +32,12 @@ class CheckpointFileError(ValueError):
     """A checkpoint file that cannot be used, with what to do about it."""
 
 
-def loading_checkpoint_file() -> Optional[str]:
+def pop_checkpoint_file_read() -> Optional[str]:
     """The local checkpoint file read last in this context, forgotten once
     asked for (None if none since), so a later load of a state dict from
     memory is not taken for that file's."""
-    path = _FILE_BEING_LOADED.get()
-    _FILE_BEING_LOADED.set(None)
+    path = _LAST_FILE_READ.get()
+    _LAST_FILE_READ.set(None)
     return path
 
 
@@ -112,7 +112,7 @@ def read_checkpoint(filename: str, map_location=None) -> dict:
             f'checkpoint {filename} ({size} bytes) cannot be read '
             f'({type(error).__name__}: {error}); it may be damaged: use '
             'another copy') from error
-    _FILE_BEING_LOADED.set(filename)
+    _LAST_FILE_READ.set(filename)
     return checkpoint
 
 

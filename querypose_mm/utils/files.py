@@ -9,6 +9,7 @@ a full disk never leaves half a file in place of a good one. The file gets
 the permissions of an ordinary ``open(path, 'w')`` (the umask's), not
 ``mkstemp``'s 0600.
 """
+import collections
 import contextlib
 import glob
 import json
@@ -102,13 +103,9 @@ def prediction_names(inputs: Sequence[str]) -> Dict[str, str]:
     for the extension, or, where two inputs share that (``p.jpg`` and
     ``p.png``), with ``.json`` after the extension, so none overwrites
     another."""
-    stems: Dict[str, int] = {}
-    for name in inputs:
-        stem = osp.splitext(name)[0]
-        stems[stem] = stems.get(stem, 0) + 1
+    stems = {name: osp.splitext(name)[0] for name in inputs}
+    shared = collections.Counter(stems.values())
     return {
-        name:
-        (osp.splitext(name)[0] if stems[osp.splitext(name)[0]] == 1 else name)
-        + '.json'
-        for name in inputs
+        name: (stem if shared[stem] == 1 else name) + '.json'
+        for name, stem in stems.items()
     }

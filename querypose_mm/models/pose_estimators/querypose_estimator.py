@@ -2,7 +2,7 @@ from typing import Dict, List, Tuple
 
 from mmpose.models.pose_estimators import BottomupPoseEstimator
 from mmpose.registry import MODELS
-from ...utils.checkpoint_file import loading_checkpoint_file
+from ...utils.checkpoint_file import pop_checkpoint_file_read
 from ..utils import check_positive_ints
 
 # what a checkpoint may lack: the RLE flow is used by the training loss only,
@@ -50,7 +50,7 @@ class QueryPoseEstimator(BottomupPoseEstimator):
     def _load_from_state_dict(self, state_dict, prefix, *args,
                               **kwargs) -> None:
         # called before any submodule, with every key of the checkpoint
-        self._checkpoint_file = loading_checkpoint_file()
+        self._checkpoint_file = pop_checkpoint_file_read()
         self._checkpoint_prefix = prefix
         self._checkpoint_shapes = {
             key[len(prefix):]: tuple(value.shape)

@@ -168,7 +168,23 @@ class CheckedAnnotationsMixin:
     """Check the annotation file where an mmpose COCO-style dataset loads it
     (before ``BaseCocoStyleDataset._load_annotations``'s labels are used),
     and each image, once read, against the size the file gives it (persons
-    are clipped to that size)."""
+    are clipped to that size).
+
+    ``filter_cfg=dict(filter_empty_gt=True)`` (mmdet's name) also drops, in
+    bottom-up training, the images without a non-crowd person, as the
+    official code's ``DATALOADER.FILTER_EMPTY_ANNOTATIONS`` does (images
+    without any annotation are never in mmpose's bottom-up training list).
+    """
+
+    def filter_data(self) -> List[dict]:
+        data_list = super().filter_data()
+        if (self.filter_cfg or {}).get('filter_empty_gt', False) and \
+                self.data_mode == 'bottomup' and not self.test_mode:
+            data_list = [
+                info for info in data_list
+                if not all(info.get('iscrowd') or [1])
+            ]
+        return data_list
 
     def _load_annotations(self):
         num_keypoints = self.metainfo['num_keypoints']

@@ -2,11 +2,13 @@
 before its restructuring, from weights saved then (with the old state-dict
 key names, loaded through the version hooks).
 
-One later change is meant to change outputs: the full version's Q_I update
-reads the conv stack's output instead of the raw pose RoI (as the official
-code does). What does not depend on it stays equal: the light version
-entirely, the box path of the Fig. 3(a) flow, and the first box decoder of
-the serial flow.
+Two later changes are meant to change outputs: the full version's Q_I
+update reads the conv stack's output instead of the raw pose RoI, and the
+matched-only cases train in the official regime, which hands the part
+queries on by position among the matched queries (both as the official code
+does). What depends on neither stays equal: the light version's inference,
+box losses and first keypoint loss, the box path of the Fig. 3(a) flow, and
+the first box decoder of the serial flow.
 
 The recording was made on another machine. oneDNN and the BLAS choose their
 kernels by CPU (AVX-512, AMX, AVX2) and thread count, so sums round
@@ -43,12 +45,18 @@ def _old_state_dict(name):
     return make_state_dict(spec, seed=dict(full=0, light=1)[name])
 
 
-def _unaffected_by_the_instance_update_fix(key):
+def _unaffected_by_later_changes(key):
     case, name = key.split('/', 1)
     box_loss = name.split('.')[-1] in ('loss_cls', 'loss_bbox', 'loss_iou')
-    return (case == 'light_matched'
-            or (case == 'box_only_matched' and box_loss)
-            or (case == 'full' and box_loss and name.startswith('s0.')))
+    training = name.startswith(('s', 'grad_'))
+    if case == 'light_matched':
+        # the official regime hands part queries on by position among the
+        # matched queries: from stage 1 on, the keypoint loss and so the
+        # gradients may change
+        return not training or box_loss or name == 's0.loss_kpt'
+    if case == 'box_only_matched':
+        return box_loss
+    return box_loss and name.startswith('s0.')
 
 
 def test_losses_gradients_and_predictions_equal_the_recorded_ones():
@@ -74,12 +82,14 @@ def test_losses_gradients_and_predictions_equal_the_recorded_ones():
     beyond_rounding = {
         key: round(ratio, 1)
         for key, ratio in differs_by.items()
-        if ratio > 1 and _unaffected_by_the_instance_update_fix(key)
+        if ratio > 1 and _unaffected_by_later_changes(key)
     }
     assert not beyond_rounding, beyond_rounding
-    # and the fix did change the full version's keypoints, far beyond rounding
+    # and the Q_I fix did change the full version's keypoints, the official
+    # part-query hand-over the light version's later keypoint loss, far
+    # beyond rounding
     for key in ('full/s0.loss_kpt', 'box_only_matched/s0.loss_kpt',
-                'full/predict/0.keypoints'):
+                'full/predict/0.keypoints', 'light_matched/s1.loss_kpt'):
         assert differs_by[key] > 10, (key, differs_by[key])
 
 

@@ -155,12 +155,9 @@ def test_add_pred_to_datasample_maps_back_to_the_original_image():
     np.testing.assert_allclose(out.bboxes, [[20., 40., 220., 440.]])
 
 
-@pytest.mark.parametrize('decode_matched_only', [True, False])
-def test_training_step_on_real_images(decode_matched_only):
-    overrides = dict(decode_matched_only=decode_matched_only)
-    if decode_matched_only:  # exact only for the light version
-        overrides['keypoint_decoder'] = dict(update_instance_query=False)
-    model = tiny_model(**overrides).train()
+@pytest.mark.parametrize('train_regime', ['official', 'all_queries'])
+def test_training_step_on_real_images(train_regime):
+    model = tiny_model(train_regime=train_regime).train()
     # At random init the xavier-initialised box regression moves the boxes
     # by O(1) log-scale steps per stage, so after two stages no labelled
     # keypoint lies in its matched box and the keypoint loss is (rightly) 0;
@@ -249,9 +246,10 @@ def test_bad_head_options_are_clear_errors():
         tiny_model(instance_query_flow='parallel')
     with pytest.raises(ValueError, match='missing'):
         tiny_model(part_groups=[[0, 1, 2]])
-    with pytest.raises(ValueError, match='leaks the matching'):
-        tiny_model(decode_matched_only=True)
-    tiny_model(decode_matched_only=True, instance_query_flow='box_only')
+    with pytest.raises(ValueError, match='instance_query_flow'):
+        tiny_model(instance_query_flow=dict(train='serial', test='parallel'))
+    with pytest.raises(ValueError, match='train_regime'):
+        tiny_model(train_regime='matched')
     with pytest.raises(ValueError, match='keypoint_decoder.roi_size'):
         tiny_model(keypoint_decoder=dict(roi_size=14))  # the RoI is 7x7
 
@@ -259,7 +257,7 @@ def test_bad_head_options_are_clear_errors():
 def test_decode_topk_per_stage_decodes_only_the_top_queries():
     """The full version (serial flow): each stage decodes its own
     ``decode_topk`` best-scored queries, and only they are ranked."""
-    model = tiny_model(max_per_img=3).eval()
+    model = tiny_model(max_per_img=3, instance_query_flow='serial').eval()
     batch = model.data_preprocessor(real_batch(), training=False)
     feats = model.extract_feat(batch['inputs'])
     samples = batch['data_samples']

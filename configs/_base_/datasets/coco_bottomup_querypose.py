@@ -73,6 +73,9 @@ train_dataloader = dict(
         data_mode=data_mode,
         ann_file=train_ann_file,
         data_prefix=dict(img=train_img_prefix),
+        # the official DATALOADER.FILTER_EMPTY_ANNOTATIONS: no image whose
+        # persons are all crowd regions
+        filter_cfg=dict(filter_empty_gt=True),
         pipeline=train_pipeline,
     ))
 val_dataloader = dict(

@@ -16,8 +16,10 @@ model = dict(
         depth=50,
         num_stages=4,
         out_indices=(0, 1, 2, 3),
+        # detectron2's FrozenBN and FREEZE_AT 2 (the official code): every
+        # norm frozen, the stem and the first stage not trained
         frozen_stages=1,
-        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_cfg=dict(type='BN', requires_grad=False),
         norm_eval=True,
         style='pytorch',
         init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
@@ -96,6 +98,8 @@ model = dict(
             instance_to_part=True,
             iteration='sim',
             dropout=0.0,
+            # the official Decoder._reset_parameters
+            xavier_reinit=True,
             dynamic_conv_cfg=dict(
                 type='DynamicConv',
                 feat_channels=64,
@@ -120,9 +124,12 @@ model = dict(
             loss_bbox=dict(type='L1Loss', loss_weight=5.0),
             loss_iou=dict(type='GIoULoss', loss_weight=2.0),
             loss_keypoint=dict(type='QueryPoseRLELoss', loss_weight=1.0)),
-        instance_query_flow='serial',
-        # every query through the keypoint decoder in training, as at
-        # inference (matched-only decoding leaks the matching into the next
-        # stage's classifier in the serial flow; see QueryPoseHead)
-        decode_matched_only=False),
+        # the official training: each stage decodes its matched queries
+        # only, whose refined Q_I goes on to the next box decoder; inference
+        # decodes every query and keeps Q_I inside the keypoint decoder
+        train_regime='official',
+        instance_query_flow=dict(train='serial', test='box_only'),
+        # the official clamp: a box side grows at most 6250x per stage
+        wh_ratio_clip=16 / 100000,
+        growth_only_clip=True),
     test_cfg=dict(flip_test=False))

@@ -5,8 +5,6 @@
 # test_cfg.decode_topk gives the same persons as decoding all 100 queries.
 # It is off here: on this model's trained weights it decoded 97 of the 100
 # queries per stage at max_per_img=20 and was slower than full decoding.
-# Trains with decode_matched_only (exact for the light version: only the
-# matched queries are decoded in training).
 _base_ = ['./querypose_r18-tiny-cpu_1xb2-1.2k_coco-mini-256x427.py']
 
 model = dict(
@@ -14,5 +12,4 @@ model = dict(
         num_queries=100,
         # COCO's keypoint AP counts the best 20 persons of an image
         max_per_img=20,
-        decode_matched_only=True,
         keypoint_decoder=dict(update_instance_query=False)))

@@ -24,7 +24,9 @@ model = dict(
         # of a CPU training step
         stem_channels=32,
         base_channels=32,
+        # from scratch, so every stage and norm learns
         frozen_stages=-1,
+        norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=False,
         # from scratch: nothing is downloaded
         init_cfg=None),

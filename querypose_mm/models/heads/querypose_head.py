@@ -1,4 +1,4 @@
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -13,8 +13,11 @@ from ..losses.set_criterion import pack_gt_instances
 from ..task_modules.query_selection import decode_topk_stages, top_poses
 from ..utils import (QuerySelector, QueryState, StageOutput, boxes_to_rois,
                      check_finite_stage, check_fpn_feats, check_part_groups,
-                     check_positive_ints, image_whwh, keypoints_from_box_frame,
-                     mmdet_cfg, pose_roi_size, rename_keys)
+                     check_positive_ints, image_whwh, instance_query_flows,
+                     keypoints_from_box_frame, mmdet_cfg, pose_roi_size,
+                     rename_keys)
+
+TRAIN_REGIMES = ('official', 'all_queries')
 
 # state-dict keys of checkpoints written before the head was split
 _RENAMED_IN_VERSION_2 = {
@@ -57,18 +60,28 @@ class QueryPoseHead(BaseHead):
         max_per_img (int): Persons kept per image at inference
             (``test_cfg.max_per_img`` overrides it).
         proposals (dict): :class:`LearnableProposals` (sizes filled in).
-        instance_query_flow (str): ``'serial'`` (Fig. 3(b)): the Q_I that the
-            keypoint decoder refines goes on to the next stage's box decoder.
+        instance_query_flow (str | dict): ``'serial'`` (Fig. 3(b)): the Q_I
+            that the keypoint decoder refines goes on to the next stage's box
+            decoder (in the official regime, for the matched queries only).
             ``'box_only'`` (Fig. 3(a)): the next box decoder receives the Q_I
             of this stage's box decoder. Without a Q_I update in the keypoint
-            decoder (the light version) both are the same.
-        decode_matched_only (bool): In training, decode only the queries
-            matched at each stage (cheaper; the box decoders run once more
-            without gradients for the matching). Allowed only where exact:
-            the light version or the ``'box_only'`` flow.
+            decoder (the light version) both are the same. A dict
+            ``dict(train=..., test=...)`` sets the two phases apart: the
+            official code trains ``'serial'`` and tests ``'box_only'``.
+        train_regime (str): Which queries each stage decodes in training.
+            ``'official'`` (the official code): each stage is matched right
+            after its box decoder, only the matched queries go through the
+            keypoint decoder, and the part queries pass to the next stage by
+            position among the matched queries of the batch (ordered by
+            image, then query). ``'all_queries'`` (this project's variant):
+            every query is decoded, as at inference, and keeps its own part
+            queries; the SPEGM BatchNorm then sees mostly background RoIs,
+            and a step costs about 7x more.
         wh_ratio_clip (float): A box side grows or shrinks at most by
-            ``1 / wh_ratio_clip`` per stage (mmdet's ``delta2bbox``); the
-            official code: 16 / 100000, growth only.
+            ``1 / wh_ratio_clip`` per stage (mmdet's ``delta2bbox``).
+        growth_only_clip (bool): Clamp only growth (the official code, with
+            ``wh_ratio_clip=16 / 100000``: log(100000 / 16)); a box may
+            shrink by any factor.
         keypoint_offset (float): Added to the predicted keypoints, in pixels
             of the original image: -0.5 for the official checkpoints, which
             learned detectron2's keypoints (COCO + 0.5).
@@ -89,9 +102,10 @@ class QueryPoseHead(BaseHead):
                  criterion: ConfigType,
                  max_per_img: int,
                  proposals: ConfigType = dict(type='LearnableProposals'),
-                 instance_query_flow: str = 'serial',
-                 decode_matched_only: bool = False,
+                 instance_query_flow: Union[str, dict] = 'serial',
+                 train_regime: str = 'official',
                  wh_ratio_clip: float = 16 / 1000,
+                 growth_only_clip: bool = False,
                  keypoint_offset: float = 0.0,
                  init_cfg: OptConfigType = None) -> None:
         super().__init__(init_cfg)
@@ -104,18 +118,18 @@ class QueryPoseHead(BaseHead):
             part_dim=part_dim,
             max_per_img=max_per_img)
         check_part_groups(part_groups, num_keypoints)
-        if instance_query_flow not in ('serial', 'box_only'):
-            raise ValueError("instance_query_flow must be 'serial' (Fig. 3b) "
-                             f"or 'box_only' (Fig. 3a), got "
-                             f'{instance_query_flow!r}')
+        self.instance_query_flows = instance_query_flows(instance_query_flow)
+        if train_regime not in TRAIN_REGIMES:
+            raise ValueError(f'model.head.train_regime must be one of '
+                             f'{TRAIN_REGIMES}, got {train_regime!r}')
         self.num_keypoints = num_keypoints
         self.num_queries = num_queries
         self.num_stages = num_stages
         self.in_channels = in_channels
-        self.instance_query_flow = instance_query_flow
-        self.decode_matched_only = decode_matched_only
+        self.train_regime = train_regime
         self.max_per_img = max_per_img
         self.wh_ratio_clip = wh_ratio_clip
+        self.growth_only_clip = growth_only_clip
         self.keypoint_offset = keypoint_offset
 
         self.proposals = MODELS.build(
@@ -142,17 +156,13 @@ class QueryPoseHead(BaseHead):
             for _ in range(num_stages))
         self.keypoint_decoders = ModuleList(
             MODELS.build(kpt_cfg) for _ in range(num_stages))
-        if decode_matched_only and self.keypoints_feed_box_decoders:
-            raise ValueError(
-                'decode_matched_only=True with the serial Q_I flow and a Q_I '
-                'update in the keypoint decoder leaks the matching into the '
-                'next stage\'s classifier (only matched queries are refined '
-                'in training, all of them at inference); use '
-                'decode_matched_only=False, the light version '
-                "(keypoint_decoder.update_instance_query=False) or "
-                "instance_query_flow='box_only'")
         self.criterion = MODELS.build(
             dict(criterion, num_keypoints=num_keypoints))
+
+    @property
+    def instance_query_flow(self) -> str:
+        """The Q_I flow of the current phase (``self.training``)."""
+        return self.instance_query_flows['train' if self.training else 'test']
 
     @property
     def keypoints_feed_box_decoders(self) -> bool:
@@ -173,16 +183,19 @@ class QueryPoseHead(BaseHead):
     # ------------------------------------------------------------------
     def _forward_stage(
             self, stage: int, feats: Sequence[Tensor], state: QueryState,
-            batch_inds: Tensor,
-            select: Optional[QuerySelector]) -> Tuple[StageOutput, QueryState]:
+            batch_inds: Tensor, select: Optional[QuerySelector],
+            parts_by_position: bool) -> Tuple[StageOutput, QueryState]:
         """Box decoder, then the keypoint decoder on the selected queries.
 
         ``feats`` are the FPN levels P2.. (B, C, H_l, W_l), ``state`` the
         previous stage's (or the proposals'), ``batch_inds`` (B * N,) the
         image of each flat query, ``select`` the queries to decode (all if
-        None). Returns this stage's predictions and what it hands on; queries
-        left out keep their Q_I (of the box decoder) and the part queries of
-        the last stage that decoded them.
+        None). The decoded queries read the part queries of the same query,
+        or with ``parts_by_position`` those of the previous stage's decoded
+        queries in order (the official training). Returns this stage's
+        predictions and what it hands on; queries left out keep their Q_I
+        (of the box decoder) and the part queries of the last stage that
+        decoded them.
         """
         batch_size, num_queries = state.boxes.shape[:2]
         flat_boxes = state.boxes.reshape(-1, 4)
@@ -191,10 +204,9 @@ class QueryPoseHead(BaseHead):
         box_decoder = self.box_decoders[stage]
         cls_scores, deltas, instance_queries, _ = box_decoder(
             roi_feats, state.instance_queries)
-        boxes = box_decoder.bbox_coder.decode(
-            flat_boxes,
-            deltas.reshape(-1, 4),
-            wh_ratio_clip=self.wh_ratio_clip).view(batch_size, num_queries, 4)
+        boxes = self._decode_boxes(box_decoder.bbox_coder, flat_boxes,
+                                   deltas.reshape(-1, 4)).view(
+                                       batch_size, num_queries, 4)
         check_finite_stage(stage, cls_scores, boxes)
 
         if select is None:
@@ -205,12 +217,22 @@ class QueryPoseHead(BaseHead):
         keypoint_boxes = boxes.detach().reshape(-1, 4)[decoded]
         flat_instance = instance_queries.reshape(-1, self.in_channels)
         part_queries = state.part_queries
+        if parts_by_position and state.decoded is not None:
+            part_inputs = part_queries[state.decoded]
+            if part_inputs.size(0) != decoded.numel():
+                raise ValueError(
+                    f'stage {stage} decodes {decoded.numel()} queries but '
+                    f'stage {stage - 1} decoded {part_inputs.size(0)}; part '
+                    'queries handed on by position need the same count '
+                    '(one-to-one matching of the same persons)')
+        else:
+            part_inputs = part_queries[decoded]
         if decoded.numel() > 0:
             pose_rois = self.pose_roi_extractor(
                 feats[:1], boxes_to_rois(keypoint_boxes, batch_inds[decoded]))
             kpt = self.keypoint_decoders[stage](pose_rois,
                                                 flat_instance[decoded],
-                                                part_queries[decoded])
+                                                part_inputs)
             flat_instance = flat_instance.index_copy(0, decoded,
                                                      kpt['instance_queries'])
             part_queries = part_queries.index_copy(0, decoded,
@@ -225,13 +247,28 @@ class QueryPoseHead(BaseHead):
                              keypoint_boxes)
         # Sparse R-CNN: no gradient flows through the proposal boxes.
         return output, QueryState(boxes.detach(), instance_queries,
-                                  part_queries)
+                                  part_queries, decoded)
 
-    def run_stages(
-            self,
-            feats: Sequence[Tensor],
-            img_whwh: Tensor,
-            select: Optional[QuerySelector] = None) -> List[StageOutput]:
+    def _decode_boxes(self, bbox_coder, boxes: Tensor,
+                      deltas: Tensor) -> Tensor:
+        """mmdet's ``delta2bbox`` with the head's clamp, (n, 4) -> (n, 4)."""
+        if not self.growth_only_clip:
+            return bbox_coder.decode(
+                boxes, deltas, wh_ratio_clip=self.wh_ratio_clip)
+        # growth only (the official clamp): bound the normalised log-sizes
+        # from above here, and let the coder's symmetric clamp never bind
+        mean = deltas.new_tensor(bbox_coder.means[2:])
+        std = deltas.new_tensor(bbox_coder.stds[2:])
+        max_log = (abs(np.log(self.wh_ratio_clip)) - mean) / std
+        deltas = torch.cat(
+            [deltas[:, :2], torch.minimum(deltas[:, 2:], max_log)], dim=1)
+        return bbox_coder.decode(boxes, deltas, wh_ratio_clip=1e-30)
+
+    def run_stages(self,
+                   feats: Sequence[Tensor],
+                   img_whwh: Tensor,
+                   select: Optional[QuerySelector] = None,
+                   parts_by_position: bool = False) -> List[StageOutput]:
         """Run all stages.
 
         Args:
@@ -239,6 +276,9 @@ class QueryPoseHead(BaseHead):
             img_whwh (Tensor): (w, h, w, h) of each unpadded input, (B, 4).
             select (QuerySelector, optional): The queries whose keypoints
                 each stage decodes; all if None.
+            parts_by_position (bool): Stage s > 0 feeds its i-th decoded
+                query the part queries of stage s - 1's i-th decoded query
+                (the official training) instead of the query's own.
 
         Returns:
             list[StageOutput]: One per stage.
@@ -248,14 +288,15 @@ class QueryPoseHead(BaseHead):
         # strides (channels-last maps would give silently wrong RoIs), and its
         # CPU kernel has no bfloat16 (under autocast the FPN gives bf16)
         feats = [feat.contiguous().float() for feat in feats]
-        state = QueryState(*self.proposals(img_whwh))
+        state = QueryState(*self.proposals(img_whwh), None)
         batch_inds = torch.arange(
             img_whwh.size(0),
             device=img_whwh.device).repeat_interleave(self.num_queries)
         outputs = []
         for stage in range(self.num_stages):
             output, state = self._forward_stage(stage, feats, state,
-                                                batch_inds, select)
+                                                batch_inds, select,
+                                                parts_by_position)
             outputs.append(output)
         return outputs
 
@@ -267,22 +308,29 @@ class QueryPoseHead(BaseHead):
              batch_data_samples,
              train_cfg: ConfigType = {}) -> dict:
         """Deep-supervised set losses of every stage (see
-        :class:`QueryPoseCriterion` for the names)."""
+        :class:`QueryPoseCriterion` for the names).
+
+        Each stage is matched right after its box decoder; in the official
+        regime only its matched queries are then decoded (see
+        ``train_regime``), and the losses reuse these matches.
+        """
         img_whwh = image_whwh(batch_data_samples, feats[0].device)
         gts = pack_gt_instances(batch_data_samples, self.num_keypoints,
                                 img_whwh.device)
-        if self.decode_matched_only:
-            # exact here: the box path does not read the keypoint decoders
-            with torch.no_grad():
-                boxes_only = self.run_stages(
-                    feats, img_whwh,
-                    lambda *_: img_whwh.new_zeros(0, dtype=torch.long))
-            matches = self.criterion.match(boxes_only, gts, img_whwh)
-            outputs = self.run_stages(
-                feats, img_whwh, lambda stage, *_: matches[stage].query_inds)
-        else:
-            outputs = self.run_stages(feats, img_whwh)
-            matches = self.criterion.match(outputs, gts, img_whwh)
+        official = self.train_regime == 'official'
+        matches = []
+
+        def match_stage(stage: int, cls_scores: Tensor,
+                        boxes: Tensor) -> Tensor:
+            matches.append(
+                self.criterion.match_stage(cls_scores, boxes, gts, img_whwh))
+            if official:
+                return matches[-1].query_inds
+            return torch.arange(
+                cls_scores.shape[:2].numel(), device=cls_scores.device)
+
+        outputs = self.run_stages(
+            feats, img_whwh, match_stage, parts_by_position=official)
         return self.criterion(outputs, matches, gts, img_whwh)
 
     def predict(self,

@@ -1,3 +1,4 @@
+import math
 import warnings
 from typing import Dict, List, Sequence
 
@@ -50,6 +51,13 @@ class KeypointDecoderStage(BaseModule):
         iteration (str): Mode of :class:`SelectiveIteration` (Table 2a).
             Defaults to ``'sim'``.
         dropout (float): Dropout in attention/FFN. Defaults to 0.
+        xavier_reinit (bool): After the modules' own init, re-initialise
+            every >= 2-D weight xavier-uniform (gain 1), as the official
+            ``Decoder._reset_parameters`` does (mmdet's ``DIIHead`` does the
+            same for the box decoders). A weight that holds one official
+            layer per part is drawn part by part, with that layer's fans.
+            Defaults to False (the conv stack kaiming-normal, the keypoint
+            linears xavier with gain 0.01, as RLE).
         with_cp (bool): In training, recompute the conv stack in the
             backward pass instead of keeping its activations (mmdet's
             activation checkpointing switch): the stack's 512-channel maps of
@@ -75,6 +83,7 @@ class KeypointDecoderStage(BaseModule):
                  instance_to_part: bool = True,
                  iteration: str = 'sim',
                  dropout: float = 0.0,
+                 xavier_reinit: bool = False,
                  with_cp: bool = False,
                  init_cfg=None) -> None:
         super().__init__(init_cfg)
@@ -84,6 +93,7 @@ class KeypointDecoderStage(BaseModule):
         self.part_dim = part_dim
         self.in_channels = in_channels
         self.update_instance_query = update_instance_query
+        self.xavier_reinit = xavier_reinit
         self.with_cp = with_cp
         layers = []
         for i in range(num_convs):
@@ -124,6 +134,26 @@ class KeypointDecoderStage(BaseModule):
                 nn.init.kaiming_normal_(
                     m.weight, mode='fan_out', nonlinearity='relu')
                 nn.init.zeros_(m.bias)
+        if self.xavier_reinit:
+            self._reset_parameters_xavier()
+
+    def _reset_parameters_xavier(self) -> None:
+        per_part = {id(self.coord_head.weight), id(self.sigma_head.weight)}
+        if self.instance_to_part is not None:
+            per_part.add(id(self.instance_to_part.weight))
+            for chunk in self.instance_to_part.weight.data.split(
+                    self.part_dim):  # (d_p, C) per part
+                nn.init.xavier_uniform_(chunk)
+        for head in (self.coord_head, self.sigma_head):
+            # part p's linear: (|p| * dim_per_keypoint, d_p)
+            for group in self.part_groups:
+                weight = head.weight.data[group]
+                fan_out = weight.size(0) * weight.size(2)
+                bound = math.sqrt(6.0 / (weight.size(1) + fan_out))
+                head.weight.data[group] = weight.uniform_(-bound, bound)
+        for param in self.parameters():
+            if param.dim() > 1 and id(param) not in per_part:
+                nn.init.xavier_uniform_(param)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args,
                               **kwargs) -> None:

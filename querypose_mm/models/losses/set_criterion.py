@@ -105,39 +105,34 @@ class QueryPoseCriterion(nn.Module):
         self.loss_iou = MMDET_MODELS.build(mmdet_cfg(loss_iou))
         self.loss_keypoint = MODELS.build(loss_keypoint)
 
-    def match(self, outputs: Sequence[StageOutput],
-              gts: Sequence[InstanceData],
-              img_whwh: Tensor) -> List[StageMatch]:
-        """Hungarian matching of every stage, on detached boxes and scores
+    def match_stage(self, cls_scores: Tensor, boxes: Tensor,
+                    gts: Sequence[InstanceData],
+                    img_whwh: Tensor) -> StageMatch:
+        """Hungarian matching of one stage, on detached boxes and scores
         (finite: :class:`QueryPoseHead` checks each stage).
 
         Args:
-            outputs (list[StageOutput]): The stages' predictions; only
-                ``cls_scores`` (B, N, 1) and ``boxes`` (B, N, 4) are read.
+            cls_scores (Tensor): Person logits, (B, N, 1).
+            boxes (Tensor): Boxes, xyxy input pixels, (B, N, 4).
             gts (list[InstanceData]): From :func:`pack_gt_instances`.
             img_whwh (Tensor): (w, h, w, h) per image, (B, 4).
 
         Returns:
-            list[StageMatch]: One per stage.
+            StageMatch: The matched queries, sorted (by image, then query).
         """
-        num_queries = outputs[0].cls_scores.size(1)
+        num_queries = cls_scores.size(1)
         gt_offsets = np.cumsum([0] + [len(gt) for gt in gts])
-        matches = []
-        for out in outputs:
-            query_inds, gt_inds = [], []
-            for i, gt in enumerate(gts):
-                pred = InstanceData(
-                    scores=out.cls_scores[i].detach(),
-                    bboxes=out.boxes[i].detach())
-                img_meta = dict(
-                    img_shape=(img_whwh[i, 1].item(), img_whwh[i, 0].item()))
-                assigned = self.assigner.assign(pred, gt, img_meta=img_meta)
-                pos = torch.nonzero(assigned.gt_inds > 0).squeeze(1)
-                query_inds.append(pos + i * num_queries)
-                gt_inds.append(assigned.gt_inds[pos] - 1 + int(gt_offsets[i]))
-            matches.append(
-                StageMatch(torch.cat(query_inds), torch.cat(gt_inds)))
-        return matches
+        query_inds, gt_inds = [], []
+        for i, gt in enumerate(gts):
+            pred = InstanceData(
+                scores=cls_scores[i].detach(), bboxes=boxes[i].detach())
+            img_meta = dict(
+                img_shape=(img_whwh[i, 1].item(), img_whwh[i, 0].item()))
+            assigned = self.assigner.assign(pred, gt, img_meta=img_meta)
+            pos = torch.nonzero(assigned.gt_inds > 0).squeeze(1)
+            query_inds.append(pos + i * num_queries)
+            gt_inds.append(assigned.gt_inds[pos] - 1 + int(gt_offsets[i]))
+        return StageMatch(torch.cat(query_inds), torch.cat(gt_inds))
 
     def forward(self, outputs: Sequence[StageOutput],
                 matches: Sequence[StageMatch], gts: Sequence[InstanceData],

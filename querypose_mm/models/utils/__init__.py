@@ -1,7 +1,7 @@
 from .box_frame import (boxes_to_rois, image_whwh, keypoint_scores_from_sigma,
                         keypoints_from_box_frame, keypoints_to_box_frame)
 from .checks import (check_finite_stage, check_fpn_feats, check_positive_ints,
-                     pose_roi_size)
+                     instance_query_flows, pose_roi_size)
 from .mmdet_scope import mmdet_cfg
 from .part_groups import (COCO_PARTS_5, COCO_PARTS_7, COCO_PARTS_13,
                           COCO_PARTS_17, CROWDPOSE_PARTS_7, check_part_groups)
@@ -13,6 +13,7 @@ __all__ = [
     'CROWDPOSE_PARTS_7', 'QuerySelector', 'QueryState', 'StageOutput',
     'boxes_to_rois', 'check_finite_stage', 'check_fpn_feats',
     'check_positive_ints', 'check_part_groups', 'image_whwh',
+    'instance_query_flows',
     'keypoint_scores_from_sigma', 'keypoints_from_box_frame',
     'keypoints_to_box_frame', 'mmdet_cfg', 'pose_roi_size', 'rename_keys'
 ]

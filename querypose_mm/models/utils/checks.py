@@ -1,4 +1,4 @@
-from typing import Sequence
+from typing import Dict, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -57,3 +57,24 @@ def check_positive_ints(owner: str, **settings) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(
                 f'{owner}.{name} must be a positive integer, got {value!r}')
+
+
+INSTANCE_QUERY_FLOWS = ('serial', 'box_only')
+
+
+def instance_query_flows(flow: Union[str, dict]) -> Dict[str, str]:
+    """``model.head.instance_query_flow`` as ``{'train': .., 'test': ..}``.
+
+    A string sets both phases; a dict with the keys ``train`` and ``test``
+    sets each. Each value is ``'serial'`` (Fig. 3b) or ``'box_only'``
+    (Fig. 3a).
+    """
+    flows = dict(flow) if isinstance(flow, dict) else dict(
+        train=flow, test=flow)
+    if sorted(flows) != ['test', 'train'] or not all(
+            value in INSTANCE_QUERY_FLOWS for value in flows.values()):
+        raise ValueError(
+            "model.head.instance_query_flow must be 'serial' (Fig. 3b), "
+            "'box_only' (Fig. 3a) or dict(train=..., test=...) of these, "
+            f'got {flow!r}')
+    return flows

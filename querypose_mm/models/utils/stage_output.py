@@ -1,4 +1,4 @@
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 from torch import Tensor
 
@@ -29,10 +29,12 @@ class StageOutput(NamedTuple):
 class QueryState(NamedTuple):
     """What a stage hands to the next: boxes (B, N, 4), detached, xyxy
     input pixels; instance queries Q_I (B, N, C); part queries Q_P
-    (B * N, M, d_p)."""
+    (B * N, M, d_p); the flat indices of the queries the stage decoded, in
+    order (None for the proposals)."""
     boxes: Tensor
     instance_queries: Tensor
     part_queries: Tensor
+    decoded: Optional[Tensor]
 
 
 # ``f(stage, cls_scores (B, N, 1), boxes (B, N, 4)) -> sorted flat indices``

@@ -286,8 +286,13 @@ class QueryPoseHead(BaseHead):
         check_fpn_feats(feats, self.num_box_levels, self.in_channels)
         # mmcv 2.1's RoIAlign reads its input as NCHW-contiguous whatever its
         # strides (channels-last maps would give silently wrong RoIs), and its
-        # CPU kernel has no bfloat16 (under autocast the FPN gives bf16)
-        feats = [feat.contiguous().float() for feat in feats]
+        # CPU kernel has no bfloat16 (under autocast the FPN gives bf16);
+        # float64 stays float64
+        feats = [
+            feat.contiguous().to(torch.promote_types(feat.dtype,
+                                                     torch.float32))
+            for feat in feats
+        ]
         state = QueryState(*self.proposals(img_whwh), None)
         batch_inds = torch.arange(
             img_whwh.size(0),
@@ -315,8 +320,9 @@ class QueryPoseHead(BaseHead):
         ``train_regime``), and the losses reuse these matches.
         """
         img_whwh = image_whwh(batch_data_samples, feats[0].device)
-        gts = pack_gt_instances(batch_data_samples, self.num_keypoints,
-                                img_whwh.device)
+        gts = pack_gt_instances(
+            batch_data_samples, self.num_keypoints, img_whwh.device,
+            torch.promote_types(feats[0].dtype, torch.float32))
         official = self.train_regime == 'official'
         matches = []
 

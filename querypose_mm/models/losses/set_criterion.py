@@ -27,11 +27,14 @@ class StageMatch(NamedTuple):
     gt_inds: Tensor
 
 
-def pack_gt_instances(batch_data_samples: Sequence, num_keypoints: int,
-                      device) -> List[InstanceData]:
-    """Each sample's ground truth as tensors: ``bboxes`` (n, 4) xyxy,
-    ``labels`` (n,) zeros, ``keypoints`` (n, K, 2) and ``keypoints_visible``
-    (n, K), in input-frame pixels.
+def pack_gt_instances(batch_data_samples: Sequence,
+                      num_keypoints: int,
+                      device,
+                      dtype: torch.dtype = torch.float32
+                      ) -> List[InstanceData]:
+    """Each sample's ground truth as ``dtype`` tensors: ``bboxes`` (n, 4)
+    xyxy, ``labels`` (n,) zeros, ``keypoints`` (n, K, 2) and
+    ``keypoints_visible`` (n, K), in input-frame pixels.
 
     Raises:
         ValueError: Naming the image, for a keypoint count other than K or a
@@ -60,7 +63,7 @@ def pack_gt_instances(batch_data_samples: Sequence, num_keypoints: int,
         def as_tensor(value, shape):
             array = np.asarray(value, np.float32).reshape(shape) if n else \
                 np.zeros(shape, np.float32)
-            return torch.as_tensor(array, device=device)
+            return torch.as_tensor(array, device=device).to(dtype)
 
         gts.append(
             InstanceData(

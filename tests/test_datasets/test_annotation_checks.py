@@ -157,3 +157,37 @@ def test_check_tool_reports_every_problem_at_once(tmp_path, source, capsys):
             images / image['file_name'])
     assert tool.main([SOURCE, '--images', str(images)]) == 1
     assert 'pixels, the file says' in capsys.readouterr().out
+
+
+def test_filter_empty_gt_drops_training_images_of_crowds_only(
+        tmp_path, source):
+    """filter_cfg=dict(filter_empty_gt=True): the official code's
+    FILTER_EMPTY_ANNOTATIONS; evaluation keeps every image."""
+    data = copy.deepcopy(source)
+    first = data['annotations'][0]['image_id']
+    for ann in data['annotations']:
+        if ann['image_id'] == first:
+            ann['iscrowd'] = 1
+    path = _write(tmp_path, data)
+
+    def image_ids(**kwargs):
+        dataset = DATASETS.build(
+            dict(
+                type='CheckedCocoDataset',
+                data_root='',
+                ann_file=str(path),
+                data_prefix=dict(img=osp.join(COCO_MINI, 'train2017') + '/'),
+                data_mode='bottomup',
+                pipeline=[],
+                **kwargs))
+        return {
+            dataset.get_data_info(i)['img_id']
+            for i in range(len(dataset))
+        }
+
+    kept = image_ids()
+    assert first in kept
+    filtered = image_ids(filter_cfg=dict(filter_empty_gt=True))
+    assert filtered == kept - {first}
+    assert first in image_ids(
+        filter_cfg=dict(filter_empty_gt=True), test_mode=True)

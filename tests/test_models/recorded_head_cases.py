@@ -127,8 +127,8 @@ def run_cases(build_head: Callable[[Dict], torch.nn.Module],
     cases = {
         # serial Fig. 3(b), every query decoded
         'full':
-        ('full', dict(train_regime='all_queries',
-                      instance_query_flow='serial')),
+        ('full',
+         dict(train_regime='all_queries', instance_query_flow='serial')),
         # Fig. 3(a), each stage's matched queries decoded in training
         'box_only_matched':
         ('full', dict(official, instance_query_flow='box_only')),

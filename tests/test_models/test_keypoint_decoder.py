@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 import torch.nn as nn
@@ -131,3 +133,42 @@ def test_bad_part_division_is_a_clear_error(parts, message):
         check_part_groups(parts, num_keypoints=4)
     with pytest.raises(ValueError, match=message):
         _stage(part_groups=parts, num_keypoints=4)
+
+
+def test_xavier_reinit_draws_each_official_layer_with_its_fans():
+    """The official Decoder._reset_parameters: every >= 2-D weight xavier-
+    uniform (gain 1); a weight holding one official linear per part is drawn
+    part by part with that linear's fans."""
+    cfg = dict(
+        get_quickstart_head_cfg()['keypoint_decoder'],
+        part_groups=[[0, 1, 2, 3, 4], [5, 6], [7, 9], [8, 10], [11, 12],
+                     [13, 15], [14, 16]],
+        num_keypoints=17,
+        in_channels=64,
+        part_dim=32,
+        roi_size=7,
+        xavier_reinit=True)
+    torch.manual_seed(0)
+    decoder = MODELS.build(cfg)
+    decoder.init_weights()
+
+    def bound(fan_in, fan_out):
+        return math.sqrt(6.0 / (fan_in + fan_out))
+
+    def assert_uniform(weight, limit):
+        assert weight.abs().max().item() <= limit
+        # uniform on [-b, b]: std b / sqrt(3), and it reaches near b
+        assert weight.abs().max().item() > 0.9 * limit
+        assert abs(weight.std().item() - limit / math.sqrt(3)) < 0.2 * limit
+
+    for chunk in decoder.instance_to_part.weight.detach().split(32):
+        assert_uniform(chunk, bound(64, 32))
+    for head in (decoder.coord_head, decoder.sigma_head):
+        for group in decoder.part_groups:
+            # the official fc_coord / fc_sigma of this part: 2|p| x d_p
+            assert_uniform(head.weight.detach()[group],
+                           bound(32, 2 * len(group)))
+    conv = decoder.conv_stack[0].weight.detach()
+    assert_uniform(conv, bound(conv.size(1) * 9, conv.size(0) * 9))
+    attn = decoder.part_attention.in_proj_weight.detach()
+    assert_uniform(attn, bound(32, 96))

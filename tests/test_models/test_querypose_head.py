@@ -397,24 +397,32 @@ def test_non_finite_ground_truth_is_a_clear_error_not_a_matcher_crash():
 
 
 @pytest.mark.parametrize('wh_ratio_clip', [16 / 1000, 16 / 100000])
-def test_box_growth_per_stage_is_clamped_by_wh_ratio_clip(wh_ratio_clip):
-    """mmdet's default lets a side grow at most 62.5x a stage; the official
-    model allows 6250x (log 8.74)."""
-    model = tiny_model(wh_ratio_clip=wh_ratio_clip).eval()
+@pytest.mark.parametrize('growth_only_clip', [False, True])
+@pytest.mark.parametrize('log_scale', [6.0, -6.0])
+def test_box_size_change_per_stage_is_clamped(wh_ratio_clip, growth_only_clip,
+                                              log_scale):
+    """mmdet's default lets a side grow or shrink at most 62.5x a stage; the
+    official model lets it grow 6250x (log 8.74) and shrink freely."""
+    model = tiny_model(
+        wh_ratio_clip=wh_ratio_clip, growth_only_clip=growth_only_clip).eval()
     decoder = model.head.box_decoders[0]
     with torch.no_grad():
         decoder.fc_reg.weight.zero_()
-        # dw = dh = 6 after the coder's std of 1
-        decoder.fc_reg.bias.copy_(torch.tensor([0., 0., 6., 6.]))
+        # dw = dh = log_scale after the coder's std of 1
+        decoder.fc_reg.bias.copy_(torch.tensor([0., 0., log_scale, log_scale]))
     batch = model.data_preprocessor(real_batch((0, )), training=False)
     feats = model.extract_feat(batch['inputs'])
     img_whwh = image_whwh(batch['data_samples'], 'cpu')
     with torch.no_grad():
         boxes = model.head.run_stages(feats, img_whwh)[0].boxes[0]
-    growth = (boxes[:, 2] - boxes[:, 0]) / img_whwh[0, 0]
-    expected = min(6.0, abs(np.log(wh_ratio_clip)))
+    change = (boxes[:, 2] - boxes[:, 0]) / img_whwh[0, 0]
+    bound = abs(np.log(wh_ratio_clip))
+    if log_scale < 0 and growth_only_clip:
+        expected = log_scale
+    else:
+        expected = np.sign(log_scale) * min(abs(log_scale), bound)
     torch.testing.assert_close(
-        growth, torch.full_like(growth, float(np.exp(expected))))
+        change, torch.full_like(change, float(np.exp(expected))))
 
 
 def test_activation_checkpointing_gives_the_same_losses_and_gradients():

@@ -261,7 +261,8 @@ class QueryPoseHead(BaseHead):
         std = deltas.new_tensor(bbox_coder.stds[2:])
         max_log = (abs(np.log(self.wh_ratio_clip)) - mean) / std
         deltas = torch.cat(
-            [deltas[:, :2], torch.minimum(deltas[:, 2:], max_log)], dim=1)
+            [deltas[:, :2],
+             torch.minimum(deltas[:, 2:], max_log)], dim=1)
         return bbox_coder.decode(boxes, deltas, wh_ratio_clip=1e-30)
 
     def run_stages(self,
@@ -289,8 +290,8 @@ class QueryPoseHead(BaseHead):
         # CPU kernel has no bfloat16 (under autocast the FPN gives bf16);
         # float64 stays float64
         feats = [
-            feat.contiguous().to(torch.promote_types(feat.dtype,
-                                                     torch.float32))
+            feat.contiguous().to(
+                torch.promote_types(feat.dtype, torch.float32))
             for feat in feats
         ]
         state = QueryState(*self.proposals(img_whwh), None)

@@ -27,11 +27,11 @@ class StageMatch(NamedTuple):
     gt_inds: Tensor
 
 
-def pack_gt_instances(batch_data_samples: Sequence,
-                      num_keypoints: int,
-                      device,
-                      dtype: torch.dtype = torch.float32
-                      ) -> List[InstanceData]:
+def pack_gt_instances(
+        batch_data_samples: Sequence,
+        num_keypoints: int,
+        device,
+        dtype: torch.dtype = torch.float32) -> List[InstanceData]:
     """Each sample's ground truth as ``dtype`` tensors: ``bboxes`` (n, 4)
     xyxy, ``labels`` (n,) zeros, ``keypoints`` (n, K, 2) and
     ``keypoints_visible`` (n, K), in input-frame pixels.

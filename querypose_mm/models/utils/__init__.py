@@ -13,7 +13,7 @@ __all__ = [
     'CROWDPOSE_PARTS_7', 'QuerySelector', 'QueryState', 'StageOutput',
     'boxes_to_rois', 'check_finite_stage', 'check_fpn_feats',
     'check_positive_ints', 'check_part_groups', 'image_whwh',
-    'instance_query_flows',
-    'keypoint_scores_from_sigma', 'keypoints_from_box_frame',
-    'keypoints_to_box_frame', 'mmdet_cfg', 'pose_roi_size', 'rename_keys'
+    'instance_query_flows', 'keypoint_scores_from_sigma',
+    'keypoints_from_box_frame', 'keypoints_to_box_frame', 'mmdet_cfg',
+    'pose_roi_size', 'rename_keys'
 ]

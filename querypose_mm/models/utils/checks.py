@@ -71,8 +71,9 @@ def instance_query_flows(flow: Union[str, dict]) -> Dict[str, str]:
     """
     flows = dict(flow) if isinstance(flow, dict) else dict(
         train=flow, test=flow)
-    if sorted(flows) != ['test', 'train'] or not all(
-            value in INSTANCE_QUERY_FLOWS for value in flows.values()):
+    if sorted(flows) != ['test', 'train'
+                         ] or not all(value in INSTANCE_QUERY_FLOWS
+                                      for value in flows.values()):
         raise ValueError(
             "model.head.instance_query_flow must be 'serial' (Fig. 3b), "
             "'box_only' (Fig. 3a) or dict(train=..., test=...) of these, "

@@ -69,19 +69,13 @@ def _abs_data(cfg: Config, key: str) -> None:
         dataset.data_root = osp.join(REPO_ROOT, dataset.data_root)
 
 
-def build_cfg(args) -> Config:
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.work_dir = osp.abspath(args.work_dir)
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        _abs_data(cfg, key)
-    iters = args.iters if args.iters is not None else (
-        20 if args.quick else cfg.train_cfg.max_iters)
-    cfg.train_cfg = dict(by_epoch=False, max_iters=iters, val_interval=iters)
+def shorten_run(cfg: Config, iters: int) -> None:
+    """The config's run in ``iters`` iterations: its lr steps at the same
+    fractions of the run, a warm-up of at most a quarter of it, the
+    checkpoint at its end."""
+    cfg.train_cfg.update(max_iters=iters, val_interval=iters)
     for scheduler in cfg.param_scheduler:
         if scheduler.type == 'MultiStepLR':
-            # keep the config's milestones at the same fraction of the run
             scheduler.milestones = [
                 int(iters * m / scheduler.end) for m in scheduler.milestones
             ]
@@ -91,6 +85,18 @@ def build_cfg(args) -> Config:
     cfg.default_hooks.checkpoint.interval = iters
     cfg.default_hooks.logger.interval = min(cfg.default_hooks.logger.interval,
                                             max(iters // 10, 1))
+
+
+def build_cfg(args) -> Config:
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = osp.abspath(args.work_dir)
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        _abs_data(cfg, key)
+    iters = args.iters or (20 if args.quick else None)
+    if iters is not None:
+        shorten_run(cfg, iters)
     # no validation during training: evaluation follows, on two splits
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.img_ids:

@@ -62,6 +62,12 @@ class ModelSpec:
 SPECS: Dict[str, ModelSpec] = {
     'querypose-r50':
     ModelSpec('QueryPose R50-FPN (ours)', f'querypose:{_QUERYPOSE_R50}'),
+    'querypose-r50-allqueries':
+    ModelSpec(
+        'QueryPose R50-FPN, this project\'s all-query training regime '
+        '(every query decoded in training)',
+        'querypose:querypose/coco/'
+        'querypose_r50-fpn-allqueries_8xb2-280k_coco-800x1333.py'),
     'querypose-r50-light':
     ModelSpec(
         'QueryPose R50-FPN, light (no Q_I update in the keypoint decoder)',

@@ -45,8 +45,11 @@ NUM_PARAMS = {
     'querypose_r101-fpn_8xb2-280k_coco-800x1333': 341586888,
     'querypose_r18-tiny-cpu_1xb2-1.2k_coco-mini-256x427': 4865224,
     'querypose_r18-tiny-cpu-light-100q_1xb2-1.2k_coco-mini-256x427': 4136168,
+    # 88 fewer queries x (64 + 4)
+    'querypose_r18-tiny-cpu-light_1xb2-1.2k_coco-mini-256x427': 4130184,
     'querypose_r50-fpn_8xb2-140k_coco-800x1333': 322594760,
     'querypose_r50-fpn_8xb2-280k_coco-800x1333': 322594760,
+    'querypose_r50-fpn-allqueries_8xb2-280k_coco-800x1333': 322594760,
     'querypose_swin-l-fpn_8xb2-280k_coco-800x1333': 493839132,
     'querypose_hrnet-w48-fpn_8xb2-280k_crowdpose-800x1333': 363603840,
     'querypose_swin-l-fpn_8xb2-280k_crowdpose-800x1333': 493829844,
@@ -104,6 +107,46 @@ def test_dataloader_pipelines_build(config):
     assert cfg.val_evaluator.type == 'CocoMetric'
     assert cfg.val_evaluator.nms_mode == 'none'
     assert cfg.val_evaluator.score_mode == 'bbox'
+
+
+@pytest.mark.parametrize(
+    'config', [c for c in PAPER_CONFIGS + ABLATION_CONFIGS
+               if 'allqueries' not in c],
+    ids=_rel)
+def test_paper_configs_train_in_the_official_regime(config):
+    cfg = Config.fromfile(config)
+    head = cfg.model.head
+    assert head.train_regime == 'official'
+    flow = head.instance_query_flow
+    if 'fig3a' in config:
+        assert flow == 'box_only'
+    else:
+        assert flow == dict(train='serial', test='box_only')
+    assert head.wh_ratio_clip == 16 / 100000 and head.growth_only_clip
+    assert head.keypoint_decoder.xavier_reinit
+    assert cfg.train_dataloader.dataset.filter_cfg == dict(
+        filter_empty_gt=True)
+    backbone = cfg.model.backbone
+    if backbone.type == 'mmdet.ResNet':
+        # detectron2's FrozenBN, FREEZE_AT 2
+        assert backbone.norm_cfg.requires_grad is False
+        assert backbone.norm_eval and backbone.frozen_stages == 1
+
+
+def test_the_all_query_variant_differs_only_in_its_regime():
+    official = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs/querypose/coco/'
+                 'querypose_r50-fpn_8xb2-280k_coco-800x1333.py'))
+    variant = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs/querypose/coco/'
+                 'querypose_r50-fpn-allqueries_8xb2-280k_coco-800x1333.py'))
+    assert variant.model.head.train_regime == 'all_queries'
+    assert variant.model.head.instance_query_flow == 'serial'
+    variant.model.head.update(
+        train_regime='official',
+        instance_query_flow=official.model.head.instance_query_flow)
+    assert variant.model.to_dict() == official.model.to_dict()
+    assert variant.train_dataloader == official.train_dataloader
 
 
 @pytest.mark.parametrize('config', PAPER_CONFIGS, ids=_rel)

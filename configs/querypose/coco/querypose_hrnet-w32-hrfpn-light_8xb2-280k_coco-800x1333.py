@@ -16,7 +16,5 @@ model = dict(
         num_outs=4),
     head=dict(
         keypoint_decoder=dict(update_instance_query=False),
-        # the official box decoder lets a box side grow up to 6250x a stage
-        wh_ratio_clip=16 / 100000,
         # detectron2 trains on COCO keypoints + 0.5 px
         keypoint_offset=-0.5))

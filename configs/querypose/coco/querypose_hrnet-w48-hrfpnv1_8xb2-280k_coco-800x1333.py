@@ -12,13 +12,6 @@ model = dict(
         type='HRFPNv1',
         in_channels=[48, 96, 192, 384],
         out_channels=256),
-    head=dict(
-        # The official inference: the keypoint decoder's Q_I update stays
-        # inside its stage (Fig. 3(a) at test time). Its training decodes
-        # only the matched queries and hands their Q_I on; this project
-        # trains with the serial flow (Fig. 3(b)) for every query instead.
-        instance_query_flow='box_only',
-        # the official box decoder lets a box side grow up to 6250x a stage
-        wh_ratio_clip=16 / 100000,
-        # detectron2 trains on COCO keypoints + 0.5 px
-        keypoint_offset=-0.5))
+    # the official regime, inference and clamp come from the model base;
+    # detectron2 trains on COCO keypoints + 0.5 px
+    head=dict(keypoint_offset=-0.5))

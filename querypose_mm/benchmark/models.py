@@ -65,8 +65,7 @@ SPECS: Dict[str, ModelSpec] = {
     'querypose-r50-allqueries':
     ModelSpec(
         'QueryPose R50-FPN, this project\'s all-query training regime '
-        '(every query decoded in training)',
-        'querypose:querypose/coco/'
+        '(every query decoded in training)', 'querypose:querypose/coco/'
         'querypose_r50-fpn-allqueries_8xb2-280k_coco-800x1333.py'),
     'querypose-r50-light':
     ModelSpec(

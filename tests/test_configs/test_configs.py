@@ -110,8 +110,8 @@ def test_dataloader_pipelines_build(config):
 
 
 @pytest.mark.parametrize(
-    'config', [c for c in PAPER_CONFIGS + ABLATION_CONFIGS
-               if 'allqueries' not in c],
+    'config',
+    [c for c in PAPER_CONFIGS + ABLATION_CONFIGS if 'allqueries' not in c],
     ids=_rel)
 def test_paper_configs_train_in_the_official_regime(config):
     cfg = Config.fromfile(config)
@@ -135,11 +135,13 @@ def test_paper_configs_train_in_the_official_regime(config):
 
 def test_the_all_query_variant_differs_only_in_its_regime():
     official = Config.fromfile(
-        osp.join(REPO_ROOT, 'configs/querypose/coco/'
-                 'querypose_r50-fpn_8xb2-280k_coco-800x1333.py'))
+        osp.join(
+            REPO_ROOT, 'configs/querypose/coco/'
+            'querypose_r50-fpn_8xb2-280k_coco-800x1333.py'))
     variant = Config.fromfile(
-        osp.join(REPO_ROOT, 'configs/querypose/coco/'
-                 'querypose_r50-fpn-allqueries_8xb2-280k_coco-800x1333.py'))
+        osp.join(
+            REPO_ROOT, 'configs/querypose/coco/'
+            'querypose_r50-fpn-allqueries_8xb2-280k_coco-800x1333.py'))
     assert variant.model.head.train_regime == 'all_queries'
     assert variant.model.head.instance_query_flow == 'serial'
     variant.model.head.update(

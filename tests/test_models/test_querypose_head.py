@@ -465,3 +465,64 @@ def test_bf16_autocast_inference_keeps_scores_and_keypoints_in_float32():
         assert np.isfinite(b.keypoints).all()
         # bf16 keeps ~3 significant digits: scores to 0.05, pixels to a few
         np.testing.assert_allclose(b.bbox_scores, a.bbox_scores, atol=0.05)
+
+
+@pytest.mark.parametrize(
+    'flow, update_instance_query', [('serial', False), ('box_only', True)],
+    ids=['light-version', 'box-only-flow'])
+def test_score_thr_decodes_only_queries_that_can_reach_it(
+        flow, update_instance_query):
+    """test_cfg.score_thr: the same persons above the threshold as full
+    decoding, in the same order, with one box pass; the keypoint decoders
+    see only the queries whose class probability reaches it."""
+    model = tiny_model(
+        instance_query_flow=flow,
+        keypoint_decoder=dict(update_instance_query=update_instance_query),
+        max_per_img=12).eval()
+    head = model.head
+    batch = model.data_preprocessor(real_batch(), training=False)
+    feats = model.extract_feat(batch['inputs'])
+    samples = batch['data_samples']
+
+    def separate_scores(module, args, outputs):
+        cls_scores = torch.full_like(outputs[0], -6.0)
+        cls_scores[:, :3] = torch.tensor([[3.0], [1.0], [0.0]])
+        return (cls_scores, *outputs[1:])
+
+    head.box_decoders[-1].register_forward_hook(separate_scores)
+    rows, box_calls = [], []
+    for decoder in head.keypoint_decoders:
+        decoder.register_forward_pre_hook(
+            lambda module, args: rows.append(len(args[0])))
+    for decoder in head.box_decoders:
+        decoder.register_forward_pre_hook(
+            lambda module, args: box_calls.append(1))
+    # the bound is tight at 0.5 = sigmoid(0): that query is decoded
+    for score_thr in (0.05, 0.5, 0.7, 0.99):
+        with torch.no_grad():
+            full = head.predict(feats, samples)
+            rows.clear()
+            box_calls.clear()
+            fast = head.predict(
+                feats, samples, test_cfg=dict(score_thr=score_thr))
+        reach = int((torch.tensor([3.0, 1.0, 0.0]).sigmoid()
+                     >= score_thr).sum())
+        assert rows == ([2 * reach] * head.num_stages if reach else [])
+        assert len(box_calls) == head.num_stages
+        for a, b in zip(full, fast):
+            keep = a.bbox_scores >= score_thr
+            assert len(b) == keep.sum()
+            np.testing.assert_allclose(
+                b.bbox_scores, a.bbox_scores[keep], rtol=1e-6)
+            np.testing.assert_allclose(
+                b.keypoints, a.keypoints[keep], atol=1e-4)
+            np.testing.assert_allclose(b.bboxes, a.bboxes[keep], atol=1e-4)
+
+
+def test_score_thr_refuses_a_model_whose_box_path_reads_the_keypoints():
+    model = tiny_model(instance_query_flow='serial').eval()
+    batch = model.data_preprocessor(real_batch((0, )), training=False)
+    feats = model.extract_feat(batch['inputs'])
+    with pytest.raises(ValueError, match='score_thr'):
+        model.head.predict(
+            feats, batch['data_samples'], test_cfg=dict(score_thr=0.1))

@@ -181,6 +181,52 @@ class QueryPoseHead(BaseHead):
     # ------------------------------------------------------------------
     # the stages
     # ------------------------------------------------------------------
+    def _box_stage(self, stage: int, feats: Sequence[Tensor],
+                   state: QueryState,
+                   batch_inds: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Stage ``stage``'s box decoder on every query: class logits
+        (B, N, 1), boxes (B, N, 4) and its Q_I (B, N, C)."""
+        batch_size, num_queries = state.boxes.shape[:2]
+        flat_boxes = state.boxes.reshape(-1, 4)
+        roi_feats = self.box_roi_extractor(
+            feats[:self.num_box_levels], boxes_to_rois(flat_boxes, batch_inds))
+        box_decoder = self.box_decoders[stage]
+        cls_scores, deltas, instance_queries, _ = box_decoder(
+            roi_feats, state.instance_queries)
+        boxes = self._decode_boxes(box_decoder.bbox_coder, flat_boxes,
+                                   deltas.reshape(-1, 4)).view(
+                                       batch_size, num_queries, 4)
+        check_finite_stage(stage, cls_scores, boxes)
+        return cls_scores, boxes, instance_queries
+
+    def _keypoint_stage(self, stage: int, feats: Sequence[Tensor],
+                        boxes: Tensor, instance_queries: Tensor,
+                        part_queries: Tensor, part_inputs: Tensor,
+                        decoded: Tensor, batch_inds: Tensor) -> tuple:
+        """Stage ``stage``'s keypoint decoder on the ``decoded`` queries.
+
+        ``boxes`` (B, N, 4) and ``instance_queries`` (B, N, C) are the box
+        decoder's, ``part_queries`` (B * N, M, d_p) what each query holds,
+        ``part_inputs`` (n, M, d_p) what the decoded ones read. Returns
+        ``(coords, sigma_logits, keypoint_boxes, instance_queries,
+        part_queries)``: the decoded queries' (n, K, 2), (n, K, 2) and
+        (n, 4), and every query's Q_I (B * N, C) and part queries, the
+        decoded ones updated.
+        """
+        keypoint_boxes = boxes.detach().reshape(-1, 4)[decoded]
+        flat_instance = instance_queries.reshape(-1, self.in_channels)
+        if decoded.numel() == 0:
+            coords = flat_instance.new_zeros(0, self.num_keypoints, 2)
+            return (coords, coords, keypoint_boxes, flat_instance,
+                    part_queries)
+        pose_rois = self.pose_roi_extractor(
+            feats[:1], boxes_to_rois(keypoint_boxes, batch_inds[decoded]))
+        kpt = self.keypoint_decoders[stage](pose_rois, flat_instance[decoded],
+                                            part_inputs)
+        return (kpt['coords'], kpt['sigma_logits'], keypoint_boxes,
+                flat_instance.index_copy(0, decoded, kpt['instance_queries']),
+                part_queries.index_copy(0, decoded, kpt['part_queries']))
+
     def _forward_stage(
             self, stage: int, feats: Sequence[Tensor], state: QueryState,
             batch_inds: Tensor, select: Optional[QuerySelector],
@@ -197,25 +243,13 @@ class QueryPoseHead(BaseHead):
         (of the box decoder) and the part queries of the last stage that
         decoded them.
         """
-        batch_size, num_queries = state.boxes.shape[:2]
-        flat_boxes = state.boxes.reshape(-1, 4)
-        roi_feats = self.box_roi_extractor(
-            feats[:self.num_box_levels], boxes_to_rois(flat_boxes, batch_inds))
-        box_decoder = self.box_decoders[stage]
-        cls_scores, deltas, instance_queries, _ = box_decoder(
-            roi_feats, state.instance_queries)
-        boxes = self._decode_boxes(box_decoder.bbox_coder, flat_boxes,
-                                   deltas.reshape(-1, 4)).view(
-                                       batch_size, num_queries, 4)
-        check_finite_stage(stage, cls_scores, boxes)
-
+        cls_scores, boxes, instance_queries = self._box_stage(
+            stage, feats, state, batch_inds)
         if select is None:
             decoded = torch.arange(
                 batch_inds.size(0), device=batch_inds.device)
         else:
             decoded = select(stage, cls_scores, boxes)
-        keypoint_boxes = boxes.detach().reshape(-1, 4)[decoded]
-        flat_instance = instance_queries.reshape(-1, self.in_channels)
         part_queries = state.part_queries
         if parts_by_position and state.decoded is not None:
             part_inputs = part_queries[state.decoded]
@@ -227,22 +261,12 @@ class QueryPoseHead(BaseHead):
                     '(one-to-one matching of the same persons)')
         else:
             part_inputs = part_queries[decoded]
-        if decoded.numel() > 0:
-            pose_rois = self.pose_roi_extractor(
-                feats[:1], boxes_to_rois(keypoint_boxes, batch_inds[decoded]))
-            kpt = self.keypoint_decoders[stage](pose_rois,
-                                                flat_instance[decoded],
-                                                part_inputs)
-            flat_instance = flat_instance.index_copy(0, decoded,
-                                                     kpt['instance_queries'])
-            part_queries = part_queries.index_copy(0, decoded,
-                                                   kpt['part_queries'])
-            coords, sigma_logits = kpt['coords'], kpt['sigma_logits']
-        else:
-            coords = flat_instance.new_zeros(0, self.num_keypoints, 2)
-            sigma_logits = coords
+        coords, sigma_logits, keypoint_boxes, flat_instance, part_queries = \
+            self._keypoint_stage(stage, feats, boxes, instance_queries,
+                                 part_queries, part_inputs, decoded,
+                                 batch_inds)
         if self.instance_query_flow == 'serial':
-            instance_queries = flat_instance.view(batch_size, num_queries, -1)
+            instance_queries = flat_instance.view_as(instance_queries)
         output = StageOutput(cls_scores, boxes, decoded, coords, sigma_logits,
                              keypoint_boxes)
         # Sparse R-CNN: no gradient flows through the proposal boxes.
@@ -265,6 +289,62 @@ class QueryPoseHead(BaseHead):
              torch.minimum(deltas[:, 2:], max_log)], dim=1)
         return bbox_coder.decode(boxes, deltas, wh_ratio_clip=1e-30)
 
+    def _start(self, feats: Sequence[Tensor], img_whwh: Tensor) -> tuple:
+        """The checked features, the proposals' state and the image of
+        each flat query (B * N,)."""
+        check_fpn_feats(feats, self.num_box_levels, self.in_channels)
+        # mmcv 2.1's RoIAlign reads its input as NCHW-contiguous whatever its
+        # strides (channels-last maps would give silently wrong RoIs), and its
+        # CPU kernel has no bfloat16 (under autocast the FPN gives bf16);
+        # float64 stays float64
+        feats = [
+            feat.contiguous().to(
+                torch.promote_types(feat.dtype, torch.float32))
+            for feat in feats
+        ]
+        batch_inds = torch.arange(
+            img_whwh.size(0),
+            device=img_whwh.device).repeat_interleave(self.num_queries)
+        return feats, QueryState(*self.proposals(img_whwh), None), batch_inds
+
+    def run_stages_above(self, feats: Sequence[Tensor], img_whwh: Tensor,
+                         score_thr: float) -> StageOutput:
+        """The last stage, keypoints decoded only for the queries whose
+        final class probability reaches ``score_thr``.
+
+        A pose score is ``sigmoid(cls)`` times a number in [0, 1], so no
+        other query can score ``score_thr``. Exact where the box path does
+        not read the keypoint decoders (the light version or the
+        ``'box_only'`` flow): the box decoders run once, every stage, then
+        the keypoint decoders on their states.
+        """
+        if self.keypoints_feed_box_decoders:
+            raise ValueError(
+                'test_cfg.score_thr decodes the keypoints of the queries that '
+                'can reach it after the box stages, which needs a box path '
+                'that does not read the keypoint decoders: the light version '
+                '(keypoint_decoder.update_instance_query=False) or '
+                "instance_query_flow=dict(..., test='box_only'); this model "
+                'hands the refined Q_I on at test time')
+        feats, state, batch_inds = self._start(feats, img_whwh)
+        box_states = []
+        for stage in range(self.num_stages):
+            cls_scores, boxes, instance_queries = self._box_stage(
+                stage, feats, state, batch_inds)
+            box_states.append((cls_scores, boxes, instance_queries))
+            state = QueryState(boxes.detach(), instance_queries,
+                               state.part_queries, None)
+        decoded = torch.nonzero(
+            cls_scores.reshape(-1).sigmoid() >= score_thr)[:, 0]
+        part_queries = state.part_queries
+        for stage, (_, boxes, instance_queries) in enumerate(box_states):
+            coords, sigma_logits, keypoint_boxes, _, part_queries = \
+                self._keypoint_stage(stage, feats, boxes, instance_queries,
+                                     part_queries, part_queries[decoded],
+                                     decoded, batch_inds)
+        return StageOutput(cls_scores, boxes, decoded, coords, sigma_logits,
+                           keypoint_boxes)
+
     def run_stages(self,
                    feats: Sequence[Tensor],
                    img_whwh: Tensor,
@@ -284,20 +364,7 @@ class QueryPoseHead(BaseHead):
         Returns:
             list[StageOutput]: One per stage.
         """
-        check_fpn_feats(feats, self.num_box_levels, self.in_channels)
-        # mmcv 2.1's RoIAlign reads its input as NCHW-contiguous whatever its
-        # strides (channels-last maps would give silently wrong RoIs), and its
-        # CPU kernel has no bfloat16 (under autocast the FPN gives bf16);
-        # float64 stays float64
-        feats = [
-            feat.contiguous().to(
-                torch.promote_types(feat.dtype, torch.float32))
-            for feat in feats
-        ]
-        state = QueryState(*self.proposals(img_whwh), None)
-        batch_inds = torch.arange(
-            img_whwh.size(0),
-            device=img_whwh.device).repeat_interleave(self.num_queries)
+        feats, state, batch_inds = self._start(feats, img_whwh)
         outputs = []
         for stage in range(self.num_stages):
             output, state = self._forward_stage(stage, feats, state,
@@ -362,6 +429,17 @@ class QueryPoseHead(BaseHead):
         max_per_img = min(
             test_cfg.get('max_per_img', self.max_per_img), self.num_queries)
         decode_topk = test_cfg.get('decode_topk', None)
+        score_thr = test_cfg.get('score_thr', None)
+        if score_thr is not None:
+            if decode_topk is not None:
+                raise ValueError('test_cfg.score_thr and test_cfg.decode_topk '
+                                 'select the decoded queries two ways; set '
+                                 'one of them')
+            last = self.run_stages_above(feats, img_whwh, score_thr)
+            return [
+                pred[torch.from_numpy(pred.bbox_scores >= score_thr)]
+                for pred in self._poses(last, batch_data_samples, max_per_img)
+            ]
         if decode_topk is not None and decode_topk < self.num_queries:
             last = decode_topk_stages(self.run_stages, feats, img_whwh,
                                       self.num_queries, decode_topk,
@@ -369,6 +447,11 @@ class QueryPoseHead(BaseHead):
                                       self.keypoints_feed_box_decoders)
         else:
             last = self.run_stages(feats, img_whwh)[-1]
+        return self._poses(last, batch_data_samples, max_per_img)
+
+    def _poses(self, last: StageOutput, batch_data_samples,
+               max_per_img: int) -> Predictions:
+        """:func:`top_poses`, shifted by ``keypoint_offset``."""
         preds = top_poses(last, self.num_keypoints, max_per_img)
         if self.keypoint_offset:
             for pred, sample in zip(preds, batch_data_samples):

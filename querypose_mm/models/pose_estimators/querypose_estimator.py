@@ -41,6 +41,11 @@ class QueryPoseEstimator(BottomupPoseEstimator):
             if self.test_cfg.get(name) is not None:
                 check_positive_ints('model.test_cfg',
                                     **{name: self.test_cfg[name]})
+        score_thr = self.test_cfg.get('score_thr')
+        if score_thr is not None and not (isinstance(score_thr, (int, float))
+                                          and 0 <= score_thr <= 1):
+            raise ValueError('model.test_cfg.score_thr must be a pose score '
+                             f'in [0, 1], got {score_thr!r}')
         if self.test_cfg.get('flip_test', False):
             raise ValueError('QueryPose does not implement flip test; set '
                              'model.test_cfg.flip_test=False')

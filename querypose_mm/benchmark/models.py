@@ -72,14 +72,6 @@ SPECS: Dict[str, ModelSpec] = {
         'QueryPose R50-FPN, light (no Q_I update in the keypoint decoder)',
         f'querypose:{_QUERYPOSE_R50}',
         head=dict(keypoint_decoder=dict(update_instance_query=False))),
-    'querypose-r50-topk20':
-    ModelSpec(
-        'QueryPose R50-FPN, fast inference: top-20 persons, keypoints '
-        'decoded for the top-20 queries of each stage '
-        '(test_cfg.decode_topk=20)',
-        f'querypose:{_QUERYPOSE_R50}',
-        # COCO's keypoint AP reads at most 20 persons per image
-        test_cfg=dict(max_per_img=20, decode_topk=20)),
     'querypose-r50-cp':
     ModelSpec(
         'QueryPose R50-FPN, activation checkpointing of the keypoint '

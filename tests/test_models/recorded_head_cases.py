@@ -155,9 +155,7 @@ def run_cases(build_head: Callable[[Dict], torch.nn.Module],
         head.eval()
         feats = make_feats(head.in_channels, requires_grad=False)
         with torch.no_grad():
-            for mode, test_cfg in (('predict', {}),
-                                   ('topk', dict(max_per_img=3,
-                                                 decode_topk=5))):
+            for mode, test_cfg in (('predict', {}), ):
                 preds = head.predict(feats, make_samples(), test_cfg=test_cfg)
                 for name, value in _predictions(preds).items():
                     results[f'{case}/{mode}/{name}'] = value

@@ -68,7 +68,12 @@ def test_losses_gradients_and_predictions_equal_the_recorded_ones():
     results = run_cases(
         lambda overrides: MODELS.build(get_quickstart_head_cfg(**overrides)),
         state_dicts)
-    expected = torch.load(osp.join(RECORDED, 'outputs.pt'))
+    expected = {
+        key: value
+        for key, value in torch.load(osp.join(RECORDED, 'outputs.pt')).items()
+        # test_cfg.decode_topk, recorded then, was replaced by score_thr
+        if '/topk/' not in key
+    }
     assert sorted(results) == sorted(expected)
     assert any('/predict/' in key for key in expected)
     assert any('loss_kpt' in key for key in expected)

@@ -90,7 +90,7 @@ def test_head_sizes_are_checked_at_build(setting, value):
 
 @pytest.mark.parametrize('test_cfg,match', [
     (dict(max_per_img=0), r'model\.test_cfg\.max_per_img must be a positive'),
-    (dict(decode_topk=0), r'model\.test_cfg\.decode_topk must be a positive'),
+    (dict(decode_topk=20), r'decode_topk was replaced by test_cfg\.score_thr'),
     (dict(flip_test=True), 'does not implement flip test'),
     (dict(score_thr=1.5), r'model\.test_cfg\.score_thr must be a pose score'),
     (dict(score_thr='0.1'),

@@ -240,7 +240,8 @@ def test_onnx_export_and_onnxruntime_demo_draw_the_pytorch_poses(
 
 def test_fast_path_tool_counts_queries_and_checks_equality(tmp_path):
     """tools/analysis/fast_path.py on the light 100-query quick-start config
-    (random weights): the exact fast path gives the full path's persons."""
+    (random weights, class probabilities near the 0.01 prior): score-
+    threshold decoding gives the full path's persons above it."""
     import torch
     from mmengine.config import Config
     from mmengine.runner.checkpoint import save_checkpoint
@@ -257,7 +258,7 @@ def test_fast_path_tool_counts_queries_and_checks_equality(tmp_path):
     save_checkpoint(dict(state_dict=model.state_dict()), checkpoint)
     output = run([
         sys.executable, 'tools/analysis/fast_path.py', config, checkpoint,
-        '--quick', '--decode-topk', '20', '--out',
+        '--quick', '--score-thr', '0.01', '--out',
         str(tmp_path / 'fast_path.json')
     ])
     assert 'same persons, same order: True' in output
@@ -265,8 +266,9 @@ def test_fast_path_tool_counts_queries_and_checks_equality(tmp_path):
         summary = json.load(f)
     assert summary['light'] and summary['same_persons']
     assert summary['images'] == 2 and summary['num_queries'] == 100
-    # the first pass alone, or both passes
-    assert 20 <= summary['queries_decoded_mean'] <= 120
+    # some queries reach the threshold, not all; one box pass
+    assert 0 < summary['queries_decoded_mean'] < 100
+    assert summary['box_passes_mean'] == 1
     assert summary['max_keypoint_diff_px'] < 1e-3
     assert summary['max_score_diff'] < 1e-5
 

@@ -1,22 +1,21 @@
-"""Measure QueryPose's fast inference (``test_cfg.decode_topk``) on trained
-weights: queries decoded per image, latency against full decoding, and
-whether the persons are identical.
+"""Measure QueryPose's score-threshold decoding (``test_cfg.score_thr``) on
+trained weights: queries decoded per image, latency against full decoding,
+and whether the persons above the threshold are identical.
 
-    python tools/analysis/fast_path.py CONFIG CHECKPOINT [--decode-topk 20]
+    python tools/analysis/fast_path.py CONFIG CHECKPOINT [--score-thr 0.1]
         [--images data/coco_mini/val2017] [--runs 5] [--quick]
         [--out fast_path.json]
 
 Every image goes through the config's test pipeline; each is predicted with
-full decoding and with ``decode_topk`` (the config's, or ``--decode-topk``),
-alternately (full, fast, full, fast ...) so that both see the same machine
-load. For the light version (no Q_I update in the keypoint decoder) the
-fast path is exact: the tool checks that it keeps the same persons in the
-same order (boxes equal) and reports the largest difference of keypoints
-and scores, which is float rounding (the decoders run on fewer queries);
-for the full version the differences are the fast path's approximation.
-"Decoded" counts every pass of the keypoint decoders (the exact path first
-decodes ``decode_topk`` queries and, when a query left out could still rank,
-all that could), per stage.
+full decoding (its persons then cut at the threshold) and with
+``score_thr`` (the config's, else ``--score-thr``, else the visualizer's
+``pose_score_thr``), alternately (full, fast, full, fast ...) so that both
+see the same machine load. The fast path is exact where the box path does
+not read the keypoint decoders (the light version, the ``'box_only'``
+flow): the tool checks that it keeps the same persons in the same order
+(boxes equal) and reports the largest difference of keypoints and scores,
+which is float rounding (the decoders run on fewer queries). "Decoded"
+counts the queries the keypoint decoders run on, per stage.
 ``--quick`` (tests) takes two images and one run.
 """
 import argparse
@@ -42,10 +41,10 @@ def parse_args(argv=None):
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument(
-        '--decode-topk',
-        type=int,
-        help='queries decoded per image (default: the config\'s '
-        'test_cfg.decode_topk)')
+        '--score-thr',
+        type=float,
+        help='pose score kept (default: the config\'s test_cfg.score_thr, '
+        'else its visualizer.pose_score_thr)')
     parser.add_argument(
         '--images',
         default=osp.join(
@@ -89,11 +88,15 @@ def main(argv=None):
         device='cpu',
         cfg_options=args.cfg_options)
     head = model.head
-    decode_topk = args.decode_topk or model.cfg.model.get(
-        'test_cfg', {}).get('decode_topk')
-    if not decode_topk:
-        raise ValueError('give --decode-topk or set test_cfg.decode_topk in '
-                         'the config')
+    test_cfg = dict(model.cfg.model.get('test_cfg', {}))
+    score_thr = test_cfg.pop('score_thr', None)
+    if args.score_thr is not None:
+        score_thr = args.score_thr
+    if score_thr is None:
+        score_thr = model.cfg.visualizer.get('pose_score_thr')
+    if score_thr is None:
+        raise ValueError('give --score-thr or set test_cfg.score_thr (or '
+                         'visualizer.pose_score_thr) in the config')
     paths = sorted(
         path for path in glob.glob(osp.join(args.images, '*'))
         if path.lower().endswith(IMAGE_SUFFIXES))
@@ -102,10 +105,7 @@ def main(argv=None):
     paths = paths[:2] if args.quick else paths
     pipeline = Compose(model.cfg.test_dataloader.dataset.pipeline)
     meta = model.dataset_meta
-    test_cfgs = dict(
-        full=dict(model.cfg.model.get('test_cfg', {}), decode_topk=None),
-        fast=dict(
-            model.cfg.model.get('test_cfg', {}), decode_topk=decode_topk))
+    test_cfgs = dict(full=test_cfg, fast=dict(test_cfg, score_thr=score_thr))
     counts, handles = count_decoded(head)
     times = defaultdict(list)
     per_image = []
@@ -119,12 +119,18 @@ def main(argv=None):
                 counts['queries'] = counts['passes'] = 0
                 start = time.perf_counter()
                 with torch.no_grad():
-                    preds[mode] = model.test_step(batch)[0].pred_instances
+                    pred = model.test_step(batch)[0].pred_instances
+                preds[mode] = pred[torch.from_numpy(
+                    pred.bbox_scores >= score_thr)]
                 times[mode].append(time.perf_counter() - start)
                 decoded[mode] = counts['queries'] / head.num_stages
                 passes[mode] = counts['passes']
+        same = np.array_equal(preds['fast'].bboxes, preds['full'].bboxes)
         diffs = {
-            key: float(np.abs(preds['fast'][key] - preds['full'][key]).max())
+            key:
+            float(
+                np.abs(preds['fast'][key] - preds['full'][key]).max(
+                    initial=0)) if same else float('inf')
             for key in ('keypoints', 'keypoint_scores', 'bbox_scores')
         }
         per_image.append(
@@ -132,9 +138,8 @@ def main(argv=None):
                 image=osp.basename(path),
                 queries_decoded_per_stage=decoded['fast'],
                 box_passes=passes['fast'],
-                same_persons=bool(
-                    np.array_equal(preds['fast'].bboxes,
-                                   preds['full'].bboxes)),
+                persons=len(preds['full']),
+                same_persons=bool(same),
                 max_keypoint_diff_px=diffs['keypoints'],
                 max_score_diff=max(diffs['keypoint_scores'],
                                    diffs['bbox_scores'])))
@@ -147,9 +152,10 @@ def main(argv=None):
         config=args.config,
         checkpoint=args.checkpoint,
         num_queries=head.num_queries,
-        decode_topk=decode_topk,
+        score_thr=score_thr,
         light=not head.keypoints_feed_box_decoders,
         images=len(per_image),
+        persons_mean=float(np.mean([r['persons'] for r in per_image])),
         runs=args.runs,
         queries_decoded_mean=float(np.mean(decoded)),
         queries_decoded_max=float(np.max(decoded)),
@@ -166,7 +172,7 @@ def main(argv=None):
         per_image=per_image)
     print(f"{len(per_image)} images, {args.runs} run(s) each, alternating; "
           f"{head.num_queries} queries, max_per_img "
-          f"{summary['max_per_img']}, decode_topk={decode_topk}, "
+          f"{summary['max_per_img']}, score_thr={score_thr}, "
           f"{'light' if summary['light'] else 'full'} version\n"
           'queries decoded per stage: mean '
           f"{summary['queries_decoded_mean']:.1f}, max "

@@ -10,7 +10,7 @@ from mmpose.models.heads.base_head import BaseHead
 from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType, OptConfigType, Predictions
 from ..losses.set_criterion import pack_gt_instances
-from ..task_modules.query_selection import decode_topk_stages, top_poses
+from ..task_modules.query_selection import top_poses
 from ..utils import (QuerySelector, QueryState, StageOutput, boxes_to_rois,
                      check_finite_stage, check_fpn_feats, check_part_groups,
                      check_positive_ints, image_whwh, instance_query_flows,
@@ -414,8 +414,10 @@ class QueryPoseHead(BaseHead):
         """Top-k persons per image, NMS-free, in input-frame pixels.
 
         ``test_cfg.max_per_img`` overrides the head's;
-        ``test_cfg.decode_topk`` (off by default) decodes keypoints for only
-        that many queries per image (:func:`decode_topk_stages`).
+        ``test_cfg.score_thr`` (off by default) keeps only the persons whose
+        pose score reaches it and decodes keypoints for only the queries
+        that can (:meth:`run_stages_above`; exact, for a box path that does
+        not read the keypoint decoders).
 
         Returns:
             list[InstanceData]: Per image, the persons of :func:`top_poses`
@@ -428,26 +430,15 @@ class QueryPoseHead(BaseHead):
         img_whwh = image_whwh(batch_data_samples, feats[0].device)
         max_per_img = min(
             test_cfg.get('max_per_img', self.max_per_img), self.num_queries)
-        decode_topk = test_cfg.get('decode_topk', None)
         score_thr = test_cfg.get('score_thr', None)
-        if score_thr is not None:
-            if decode_topk is not None:
-                raise ValueError('test_cfg.score_thr and test_cfg.decode_topk '
-                                 'select the decoded queries two ways; set '
-                                 'one of them')
-            last = self.run_stages_above(feats, img_whwh, score_thr)
-            return [
-                pred[torch.from_numpy(pred.bbox_scores >= score_thr)]
-                for pred in self._poses(last, batch_data_samples, max_per_img)
-            ]
-        if decode_topk is not None and decode_topk < self.num_queries:
-            last = decode_topk_stages(self.run_stages, feats, img_whwh,
-                                      self.num_queries, decode_topk,
-                                      max_per_img,
-                                      self.keypoints_feed_box_decoders)
-        else:
+        if score_thr is None:
             last = self.run_stages(feats, img_whwh)[-1]
-        return self._poses(last, batch_data_samples, max_per_img)
+            return self._poses(last, batch_data_samples, max_per_img)
+        last = self.run_stages_above(feats, img_whwh, score_thr)
+        return [
+            pred[torch.from_numpy(pred.bbox_scores >= score_thr)]
+            for pred in self._poses(last, batch_data_samples, max_per_img)
+        ]
 
     def _poses(self, last: StageOutput, batch_data_samples,
                max_per_img: int) -> Predictions:

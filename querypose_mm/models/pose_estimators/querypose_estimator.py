@@ -37,10 +37,13 @@ class QueryPoseEstimator(BottomupPoseEstimator):
 
     def __init__(self, partial_checkpoint: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
-        for name in ('max_per_img', 'decode_topk'):
-            if self.test_cfg.get(name) is not None:
-                check_positive_ints('model.test_cfg',
-                                    **{name: self.test_cfg[name]})
+        if self.test_cfg.get('decode_topk') is not None:
+            raise ValueError('model.test_cfg.decode_topk was replaced by '
+                             'test_cfg.score_thr (exact score-threshold '
+                             'decoding); remove it')
+        if self.test_cfg.get('max_per_img') is not None:
+            check_positive_ints(
+                'model.test_cfg', max_per_img=self.test_cfg['max_per_img'])
         score_thr = self.test_cfg.get('score_thr')
         if score_thr is not None and not (isinstance(score_thr, (int, float))
                                           and 0 <= score_thr <= 1):

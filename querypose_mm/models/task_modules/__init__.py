@@ -1,6 +1,3 @@
-from .query_selection import (decode_topk_exact, decode_topk_stages, top_poses,
-                              topk_per_stage)
+from .query_selection import top_poses
 
-__all__ = [
-    'decode_topk_exact', 'decode_topk_stages', 'top_poses', 'topk_per_stage'
-]
+__all__ = ['top_poses']

@@ -10,10 +10,16 @@ INPUT is an image, a folder of images, a video file, or ``webcam`` /
 ``webcam:ID`` (a camera; the window is shown). A thin layer over mmpose's
 ``MMPoseInferencer`` (bottom-up, no detector): it writes a picture per image,
 or the video with the poses drawn, under ``<out-dir>/visualizations`` and the
-predictions (every person, whatever its score) as JSON under
-``<out-dir>/predictions``, and shows a progress bar with frames per second.
-Pictures draw the persons whose pose score reaches ``--pose-thr`` (default:
-the config's ``visualizer.pose_score_thr``).
+predictions as JSON under ``<out-dir>/predictions``, and shows a progress
+bar with frames per second. Pictures draw the persons whose pose score
+reaches ``--pose-thr`` (default: the config's
+``visualizer.pose_score_thr``). Where that is exact (a box path that does
+not read the keypoint decoders: the light version, or the ``'box_only'``
+test flow of the paper configs and the official models) the PyTorch backend
+decodes keypoints only for the queries that can reach it
+(``test_cfg.score_thr``), and the JSON holds those persons; otherwise, with
+``--all-persons`` and with ONNX Runtime, it holds every person, whatever its
+score.
 
 ``--backend onnxruntime`` runs a model exported by
 ``tools/deployment/pytorch2onnx.py`` with ``QueryPoseOnnxRuntime`` (its own
@@ -67,6 +73,11 @@ def parse_args(argv=None):
         type=float,
         default=None,
         help='draw persons whose pose score reaches this')
+    parser.add_argument(
+        '--all-persons',
+        action='store_true',
+        help='decode and write every person, not only those above '
+        '--pose-thr')
     parser.add_argument(
         '--kpt-thr',
         type=float,
@@ -183,6 +194,12 @@ def pytorch_frames(args, frames: Iterator[Frame]) -> Iterator[tuple]:
     if args.max_persons is not None:
         pose_inferencer.model.head.max_per_img = args.max_persons
     set_pose_thr(pose_inferencer.visualizer, args.pose_thr)
+    model = pose_inferencer.model
+    drawn_from = getattr(pose_inferencer.visualizer, 'pose_score_thr', None)
+    if not (args.all_persons or drawn_from is None
+            or model.head.keypoints_feed_box_decoders):
+        # exact for this model: the persons drawn, decoded alone
+        model.test_cfg['score_thr'] = drawn_from
     for name, frame, fps in frames:
         result = next(
             inferencer(

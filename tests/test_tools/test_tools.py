@@ -556,3 +556,46 @@ def test_tensorboard_is_a_one_line_config_switch(tmp_path):
         if name.startswith('events.out.tfevents')
     ]
     assert len(events) == 1
+
+
+def test_demo_decodes_only_the_drawn_persons_where_exact(tmp_path):
+    """The light model: the demo's JSON holds the persons the full decoding
+    scores at or above --pose-thr, the same ones; --all-persons keeps
+    every query."""
+    import numpy as np
+    import torch
+    from mmengine.config import Config
+    from mmengine.runner.checkpoint import save_checkpoint
+
+    from mmpose.registry import MODELS
+    from querypose_mm.testing import get_config_path
+    config = get_config_path(
+        'querypose/coco/'
+        'querypose_r18-tiny-cpu-light_1xb2-1.2k_coco-mini-256x427.py')
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(config).model)
+    model.init_weights()
+    checkpoint = str(tmp_path / 'light.pth')
+    save_checkpoint(dict(state_dict=model.state_dict()), checkpoint)
+    image = osp.join(COCO_MINI, 'val2017', '000000000139.jpg')
+
+    def demo(name, *options):
+        run([
+            sys.executable, 'demo/querypose_demo.py', image, '--config',
+            config, '--checkpoint', checkpoint, '--out-dir',
+            str(tmp_path / name), *options
+        ])
+        with open(tmp_path / name / 'predictions' / '000000000139.json') as f:
+            return json.load(f)
+
+    everyone = demo('all', '--all-persons')
+    assert len(everyone) == 12
+    scores = sorted((p['bbox_score'] for p in everyone), reverse=True)
+    thr = (scores[4] + scores[5]) / 2  # 5 persons above
+    kept = demo('thr', '--pose-thr', str(thr))
+    expected = [p for p in everyone if p['bbox_score'] >= thr]
+    assert len(kept) == len(expected) == 5
+    for got, want in zip(kept, expected):
+        assert abs(got['bbox_score'] - want['bbox_score']) < 1e-6
+        np.testing.assert_allclose(
+            got['keypoints'], want['keypoints'], atol=1e-3)

@@ -182,7 +182,7 @@ class CheckedAnnotationsMixin:
                 self.data_mode == 'bottomup' and not self.test_mode:
             data_list = [
                 info for info in data_list
-                if not all(info.get('iscrowd') or [1])
+                if any(not crowd for crowd in info.get('iscrowd', []))
             ]
         return data_list
 

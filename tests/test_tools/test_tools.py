@@ -238,24 +238,31 @@ def test_onnx_export_and_onnxruntime_demo_draw_the_pytorch_poses(
     assert len(frames[0]['instances']) == 12
 
 
-def test_fast_path_tool_counts_queries_and_checks_equality(tmp_path):
-    """tools/analysis/fast_path.py on the light 100-query quick-start config
-    (random weights, class probabilities near the 0.01 prior): score-
-    threshold decoding gives the full path's persons above it."""
+def _random_checkpoint(config_name: str, tmp_path) -> tuple:
+    """A COCO config of ours and a checkpoint of its model at a seeded
+    random init."""
     import torch
     from mmengine.config import Config
     from mmengine.runner.checkpoint import save_checkpoint
 
     from mmpose.registry import MODELS
     from querypose_mm.testing import get_config_path
-    config = get_config_path(
-        'querypose/coco/'
-        'querypose_r18-tiny-cpu-light-100q_1xb2-1.2k_coco-mini-256x427.py')
+    config = get_config_path('querypose/coco/' + config_name)
     torch.manual_seed(0)
     model = MODELS.build(Config.fromfile(config).model)
     model.init_weights()
-    checkpoint = str(tmp_path / 'light.pth')
+    checkpoint = str(tmp_path / 'random.pth')
     save_checkpoint(dict(state_dict=model.state_dict()), checkpoint)
+    return config, checkpoint
+
+
+def test_fast_path_tool_counts_queries_and_checks_equality(tmp_path):
+    """tools/analysis/fast_path.py on the light 100-query quick-start config
+    (random weights, class probabilities near the 0.01 prior): score-
+    threshold decoding gives the full path's persons above it."""
+    config, checkpoint = _random_checkpoint(
+        'querypose_r18-tiny-cpu-light-100q_1xb2-1.2k_coco-mini-256x427.py',
+        tmp_path)
     output = run([
         sys.executable, 'tools/analysis/fast_path.py', config, checkpoint,
         '--quick', '--score-thr', '0.01', '--out',
@@ -563,20 +570,9 @@ def test_demo_decodes_only_the_drawn_persons_where_exact(tmp_path):
     scores at or above --pose-thr, the same ones; --all-persons keeps
     every query."""
     import numpy as np
-    import torch
-    from mmengine.config import Config
-    from mmengine.runner.checkpoint import save_checkpoint
-
-    from mmpose.registry import MODELS
-    from querypose_mm.testing import get_config_path
-    config = get_config_path(
-        'querypose/coco/'
-        'querypose_r18-tiny-cpu-light_1xb2-1.2k_coco-mini-256x427.py')
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(config).model)
-    model.init_weights()
-    checkpoint = str(tmp_path / 'light.pth')
-    save_checkpoint(dict(state_dict=model.state_dict()), checkpoint)
+    config, checkpoint = _random_checkpoint(
+        'querypose_r18-tiny-cpu-light_1xb2-1.2k_coco-mini-256x427.py',
+        tmp_path)
     image = osp.join(COCO_MINI, 'val2017', '000000000139.jpg')
 
     def demo(name, *options):

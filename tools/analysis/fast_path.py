@@ -19,7 +19,6 @@ counts the queries the keypoint decoders run on, per stage.
 ``--quick`` (tests) takes two images and one run.
 """
 import argparse
-import glob
 import os.path as osp
 import time
 from collections import defaultdict
@@ -31,9 +30,7 @@ from mmengine.dataset import Compose, pseudo_collate
 
 import querypose_mm  # noqa: F401  (registers the modules)
 from mmpose.apis import init_model
-from querypose_mm.utils import dump_json_atomically
-
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
+from querypose_mm.utils import dump_json_atomically, list_images
 
 
 def parse_args(argv=None):
@@ -97,9 +94,7 @@ def main(argv=None):
     if score_thr is None:
         raise ValueError('give --score-thr or set test_cfg.score_thr (or '
                          'visualizer.pose_score_thr) in the config')
-    paths = sorted(
-        path for path in glob.glob(osp.join(args.images, '*'))
-        if path.lower().endswith(IMAGE_SUFFIXES))
+    paths = [osp.join(args.images, name) for name in list_images(args.images)]
     if not paths:
         raise FileNotFoundError(f'no images in {args.images!r}')
     paths = paths[:2] if args.quick else paths

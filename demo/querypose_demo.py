@@ -2,9 +2,9 @@
 
     python demo/querypose_demo.py INPUT --config CONFIG --checkpoint CKPT \
         [--out-dir demo_out] [--show] [--pose-thr 0.1] [--kpt-thr 0.3] \
-        [--max-persons N] [--device cpu|cuda:0]
-    python demo/querypose_demo.py INPUT --backend onnxruntime \
-        --onnx querypose.onnx [same options]
+        [--max-persons N] [--batch-size 1] [--device cpu|cuda:0]
+    python demo/querypose_demo.py INPUT --backend onnxruntime|openvino \
+        --onnx querypose.onnx [--precision f32|bf16] [same options]
 
 INPUT is an image, a folder of images, a video file, or ``webcam`` /
 ``webcam:ID`` (a camera; the window is shown). A thin layer over mmpose's
@@ -18,13 +18,18 @@ not read the keypoint decoders: the light version, or the ``'box_only'``
 test flow of the paper configs and the official models) the PyTorch backend
 decodes keypoints only for the queries that can reach it
 (``test_cfg.score_thr``), and the JSON holds those persons; otherwise, with
-``--all-persons`` and with ONNX Runtime, it holds every person, whatever its
-score.
+``--all-persons`` and with the exported model, it holds every person,
+whatever its score.
 
-``--backend onnxruntime`` runs a model exported by
-``tools/deployment/pytorch2onnx.py`` with ``QueryPoseOnnxRuntime`` (its own
-pre- and post-processing) and draws with the visualizer of the config stored
-in the ONNX file (or ``--config``), with the same options and outputs.
+``--backend onnxruntime`` or ``openvino`` runs a model exported by
+``tools/deployment/pytorch2onnx.py`` with ``QueryPoseOnnxRuntime`` or
+``QueryPoseOpenVINO`` (at ``--precision``: bf16 uses AMX or AVX512-BF16;
+their own pre- and post-processing) and draws with the visualizer of the
+config stored in the ONNX file (or ``--config``), with the same options and
+outputs. ``--batch-size`` runs that many images or video frames at once (a
+camera runs frame by frame), in batches of one input shape, so that each gets
+the persons it gets alone (padding an image to a larger one's size would
+change its features near the edges).
 """
 import argparse
 import contextlib
@@ -43,6 +48,8 @@ from mmpose.apis import MMPoseInferencer
 from mmpose.apis.inference import dataset_meta_from_config
 from mmpose.registry import VISUALIZERS
 from mmpose.structures import PoseDataSample, split_instances
+from querypose_mm.deployment import RUNTIME_BACKENDS, build_runtime
+from querypose_mm.deployment.runtimes import CONFIG_KEY, same_shape_groups
 from querypose_mm.utils import (IMAGE_SUFFIXES, atomic_output, list_images,
                                 prediction_names)
 
@@ -56,15 +63,26 @@ def parse_args(argv=None):
         'input', help='image, folder of images, video, or webcam[:ID]')
     parser.add_argument(
         '--backend',
-        choices=('pytorch', 'onnxruntime'),
+        choices=('pytorch', ) + RUNTIME_BACKENDS,
         default='pytorch',
-        help='pytorch: --config and --checkpoint; onnxruntime: --onnx')
+        help='pytorch: --config and --checkpoint; onnxruntime, openvino: '
+        '--onnx')
     parser.add_argument(
         '--config',
-        help='QueryPose config (onnxruntime: overrides the stored one)')
+        help='QueryPose config (exported model: overrides the stored one)')
     parser.add_argument('--checkpoint', help='.pth weights (pytorch)')
     parser.add_argument(
         '--onnx', help='model from tools/deployment/pytorch2onnx.py')
+    parser.add_argument(
+        '--precision',
+        choices=('f32', 'bf16'),
+        default='f32',
+        help='openvino: inference precision')
+    parser.add_argument(
+        '--batch-size',
+        type=int,
+        default=1,
+        help='images or video frames run at once')
     parser.add_argument('--out-dir', default='demo_out')
     parser.add_argument(
         '--show', action='store_true', help='show the drawn frames')
@@ -92,8 +110,15 @@ def parse_args(argv=None):
         '--device',
         default=None,
         help='pytorch: e.g. cpu, cuda:0; onnxruntime: cpu or cuda '
-        '(CUDAExecutionProvider)')
-    return parser.parse_args(argv)
+        '(CUDAExecutionProvider); openvino: cpu')
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error(f'--batch-size must be >= 1, got {args.batch_size}')
+    if args.batch_size > 1 and args.input.startswith('webcam'):
+        parser.error('a camera runs frame by frame: drop --batch-size')
+    if args.precision != 'f32' and args.backend != 'openvino':
+        parser.error(f'--precision {args.precision} needs --backend openvino')
+    return args
 
 
 def image_inputs(source: str) -> Optional[List[str]]:
@@ -185,12 +210,24 @@ def read_frames(source: str, images: Optional[List[str]]) -> Iterator[Frame]:
             'damaged one')
 
 
+def batches(frames: Iterator[Frame], size: int) -> Iterator[List[Frame]]:
+    """Consecutive frames in lists of ``size`` (the last may be shorter)."""
+    batch = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def pytorch_frames(args, frames: Iterator[Frame]) -> Iterator[tuple]:
     """(name, fps, drawn RGB frame, predictions) of mmpose's
     ``MMPoseInferencer``."""
-    inferencer = MMPoseInferencer(
-        pose2d=args.config, pose2d_weights=args.checkpoint, device=args.device)
-    pose_inferencer = inferencer.inferencer
+    pose_inferencer = MMPoseInferencer(
+        pose2d=args.config, pose2d_weights=args.checkpoint,
+        device=args.device).inferencer
     if args.max_persons is not None:
         pose_inferencer.model.head.max_per_img = args.max_persons
     set_pose_thr(pose_inferencer.visualizer, args.pose_thr)
@@ -200,51 +237,67 @@ def pytorch_frames(args, frames: Iterator[Frame]) -> Iterator[tuple]:
             or model.head.keypoints_feed_box_decoders):
         # exact for this model: the persons drawn, decoded alone
         model.test_cfg['score_thr'] = drawn_from
-    for name, frame, fps in frames:
-        result = next(
-            inferencer(
-                frame,
-                return_vis=True,
-                show=args.show,
-                wait_time=1e-5 if fps else 0,
-                kpt_thr=args.kpt_thr,
-                draw_bbox=True,
-                radius=RADIUS,
-                thickness=THICKNESS))
-        yield name, fps, result['visualization'][0], result['predictions'][0]
+    for batch in batches(frames, args.batch_size):
+        # MMPoseInferencer runs one image at a time: its steps, batched by
+        # input shape (padding an image further would change its persons)
+        images = [frame for _, frame, _ in batch]
+        data = [
+            info for i, image in enumerate(images)
+            for info in pose_inferencer.preprocess_single(image, i)
+        ]
+        preds = [None] * len(data)
+        for group in same_shape_groups([info['inputs'].shape
+                                        for info in data]):
+            batch_preds = pose_inferencer.forward(
+                pose_inferencer.collate_fn([data[i] for i in group]))
+            for i, pred in zip(group, batch_preds):
+                preds[i] = pred
+        fps = batch[0][2]
+        drawn = pose_inferencer.visualize(
+            images,
+            preds,
+            return_vis=True,
+            show=args.show,
+            wait_time=1e-5 if fps else 0,
+            kpt_thr=args.kpt_thr,
+            draw_bbox=True,
+            radius=RADIUS,
+            thickness=THICKNESS)
+        result = pose_inferencer.postprocess(preds, drawn)
+        yield from zip((name for name, _, _ in batch),
+                       (fps for _, _, fps in batch), result['visualization'],
+                       result['predictions'])
 
 
-def onnxruntime_frames(args, frames: Iterator[Frame]) -> Iterator[tuple]:
-    """The same outputs as :func:`pytorch_frames`, from ONNX Runtime."""
-    from querypose_mm.deployment import QueryPoseOnnxRuntime
-    from querypose_mm.deployment.onnx_export import CONFIG_KEY
-
-    providers = ['CPUExecutionProvider']
-    if args.device is not None and args.device.startswith('cuda'):
-        providers.insert(0, 'CUDAExecutionProvider')
-    runtime = QueryPoseOnnxRuntime(args.onnx, providers)
+def runtime_frames(args, frames: Iterator[Frame]) -> Iterator[tuple]:
+    """The same outputs as :func:`pytorch_frames`, from the exported model
+    in ONNX Runtime or OpenVINO."""
+    runtime = build_runtime(args.onnx, args.backend, args.precision,
+                            args.device)
     cfg = (
         Config.fromfile(args.config) if args.config else Config.fromstring(
             runtime.metadata[CONFIG_KEY], '.py'))
     visualizer = VISUALIZERS.build(
-        dict(cfg.visualizer, name=f'onnxruntime_demo_{id(runtime)}'))
+        dict(cfg.visualizer, name=f'{args.backend}_demo_{id(runtime)}'))
     visualizer.set_dataset_meta(dataset_meta_from_config(cfg, 'train'))
     visualizer.radius, visualizer.line_width = RADIUS, THICKNESS
     set_pose_thr(visualizer, args.pose_thr)
-    for name, frame, fps in frames:
-        persons = runtime(frame, args.max_persons)
-        instances = InstanceData(
-            **persons, keypoints_visible=persons['keypoint_scores'])
-        drawn = visualizer.add_datasample(
-            name,
-            mmcv.bgr2rgb(frame),
-            PoseDataSample(pred_instances=instances),
-            draw_gt=False,
-            draw_bbox=True,
-            show=args.show,
-            wait_time=1e-5 if fps else 0,
-            kpt_thr=args.kpt_thr)
-        yield name, fps, drawn, split_instances(instances)
+    for batch in batches(frames, args.batch_size):
+        predicted = runtime.predict([frame for _, frame, _ in batch],
+                                    args.max_persons, len(batch))
+        for (name, frame, fps), persons in zip(batch, predicted):
+            instances = InstanceData(
+                **persons, keypoints_visible=persons['keypoint_scores'])
+            drawn = visualizer.add_datasample(
+                name,
+                mmcv.bgr2rgb(frame),
+                PoseDataSample(pred_instances=instances),
+                draw_gt=False,
+                draw_bbox=True,
+                show=args.show,
+                wait_time=1e-5 if fps else 0,
+                kpt_thr=args.kpt_thr)
+            yield name, fps, drawn, split_instances(instances)
 
 
 def write_json(predictions, path: str) -> None:
@@ -257,7 +310,7 @@ def run(args, images: Optional[List[str]]) -> Iterator[dict]:
     output file appears only once complete (a video and its JSON at the
     end), and no two inputs write one file."""
     predict = pytorch_frames if args.backend == 'pytorch' else \
-        onnxruntime_frames
+        runtime_frames
     vis_dir = osp.join(args.out_dir, 'visualizations')
     pred_dir = osp.join(args.out_dir, 'predictions')
     json_names = prediction_names(images or [])

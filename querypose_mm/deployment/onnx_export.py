@@ -27,12 +27,9 @@ from torch import Tensor
 from ..models.heads.querypose_head import QueryPoseHead
 from ..models.utils import keypoints_from_box_frame
 from ..utils.files import atomic_output
-from .onnxruntime_inference import METADATA_KEY
+from .runtimes import CONFIG_KEY, INPUT_NAMES, METADATA_KEY, OUTPUT_NAMES
 
 OPSET_VERSION = 16  # the first with RoiAlign's half_pixel mode
-CONFIG_KEY = 'querypose_config'
-INPUT_NAMES = ('inputs', 'img_whwh')
-OUTPUT_NAMES = ('cls_logits', 'boxes', 'keypoints', 'sigma_logits')
 # ONNX Runtime vs PyTorch on a seeded random input: float rounding stays
 # below 1e-3 of the box size (largest measured: 4.7e-4, HRNet-W48 with random
 # weights, 6 stages). Random-weight Swin-L is chaotic (a 1e-5 change of the
@@ -201,11 +198,12 @@ def verify_export(onnx_model: nn.Module,
                   shapes: Sequence[Tuple[int, int]],
                   tolerance: float = VERIFY_TOLERANCE) -> Dict[str, float]:
     """Run the exported file in ONNX Runtime and the PyTorch module on the
-    same seeded inputs of each (H, W) in ``shapes``.
+    same seeded inputs of each (H, W) in ``shapes``: a batch of two images
+    of different sizes at the first, one image at the others.
 
     A trace freezes what a model computes from sizes in Python: such a
-    graph is right only at the traced shape, which comparing at a second
-    shape catches.
+    graph is right only at the traced shape and batch size, which comparing
+    at a second batch size and shape catches.
 
     Returns:
         dict[str, float]: The largest class-logit difference and the
@@ -220,10 +218,12 @@ def verify_export(onnx_model: nn.Module,
         onnx_file, providers=['CPUExecutionProvider'])
     generator = torch.Generator().manual_seed(0)
     worst = dict(cls_logits=0.0, boxes=0.0, keypoints=0.0)
-    for height, width in shapes:
-        inputs = torch.randn(1, 3, height, width, generator=generator)
-        # the unpadded image is a little smaller than the input, as usual
-        img_whwh = torch.tensor([[width - 5, height - 3] * 2],
+    for index, (height, width) in enumerate(shapes):
+        batch_size = 2 if index == 0 else 1
+        inputs = torch.randn(batch_size, 3, height, width, generator=generator)
+        # the unpadded images are a little smaller than the input, as usual
+        img_whwh = torch.tensor([[width - 5 - 7 * i, height - 3 - 5 * i] * 2
+                                 for i in range(batch_size)],
                                 dtype=torch.float32)
         with torch.no_grad():
             expected = onnx_model(inputs, img_whwh)
@@ -245,7 +245,8 @@ def verify_export(onnx_model: nn.Module,
             found = ', '.join(f'{k} {v:.3g}' for k, v in errors.items())
             raise ValueError(
                 'ONNX Runtime and PyTorch disagree on the exported model at '
-                f'input {height}x{width} ({found}; allowed {tolerance}): '
+                f'input {batch_size}x3x{height}x{width} ({found}; allowed '
+                f'{tolerance}): '
                 'either the graph depends on the traced shape (a size '
                 'computed in Python; export with a fixed --input-shape, '
                 'without --dynamic) or the model is unstable on this random '
@@ -271,11 +272,12 @@ def export_onnx(model: nn.Module,
         input_shape (tuple[int, int], optional): (H, W) of the traced input;
             with ``dynamic=False`` every image is resized and padded into
             it. Defaults to the padded test size of a landscape image.
-        dynamic (bool): Whether the batch size, height and width of the
-            input are dynamic.
+        dynamic (bool): Whether the height and width of the input are
+            dynamic; the batch size always is.
         verify (bool): Compare ONNX Runtime with PyTorch at the traced
-            shape and, if dynamic, at a second one of another aspect ratio;
-            a mismatch raises ``ValueError`` and writes nothing.
+            shape (a batch of two) and, if dynamic, at a second one of
+            another aspect ratio; a mismatch raises ``ValueError`` and writes
+            nothing.
 
     Returns:
         str: ``out_file``.
@@ -294,19 +296,20 @@ def export_onnx(model: nn.Module,
                       f'{(height, width)}, a multiple of pad_size_divisor '
                       f'({divisor})')
     settings['input_shape'] = None if dynamic else [height, width]
-    dynamic_axes = None
-    if dynamic:
-        dynamic_axes = dict(
-            inputs={
-                0: 'batch',
-                2: 'height',
-                3: 'width'
-            },
-            img_whwh={0: 'batch'},
-            **{name: {
-                0: 'batch'
-            }
-               for name in OUTPUT_NAMES})
+    input_axes = {
+        0: 'batch',
+        2: 'height',
+        3: 'width'
+    } if dynamic else {
+        0: 'batch'
+    }
+    dynamic_axes = dict(
+        inputs=input_axes,
+        img_whwh={0: 'batch'},
+        **{name: {
+            0: 'batch'
+        }
+           for name in OUTPUT_NAMES})
     onnx_model = QueryPoseOnnxModel(model)
     # a file that fails the checks is never written
     with atomic_output(out_file) as tmp_file:

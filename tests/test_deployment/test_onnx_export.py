@@ -1,5 +1,5 @@
-"""ONNX export of the quick-start model and ONNX Runtime inference, compared
-with the PyTorch model on real bundled images."""
+"""ONNX export of the quick-start model and its inference in ONNX Runtime
+and OpenVINO, compared with the PyTorch model on real bundled images."""
 import copy
 import os.path as osp
 
@@ -10,8 +10,10 @@ import torch
 from mmengine.config import Config
 
 from mmpose.apis.inference import dataset_meta_from_config
-from querypose_mm.deployment import (QueryPoseOnnxModel, QueryPoseOnnxRuntime,
-                                     export_onnx, onnx_export, verify_export)
+from querypose_mm.deployment import (RUNTIME_BACKENDS, QueryPoseOnnxModel,
+                                     QueryPoseOnnxRuntime, QueryPoseOpenVINO,
+                                     build_runtime, export_onnx, onnx_export,
+                                     verify_export)
 from querypose_mm.testing import (QUICKSTART_CONFIG, build_quickstart_model,
                                   get_config_path)
 
@@ -38,6 +40,13 @@ def dynamic_onnx(model_and_cfg, tmp_path_factory):
     model, cfg = model_and_cfg
     out = str(tmp_path_factory.mktemp('onnx') / 'querypose_dynamic.onnx')
     return export_onnx(model, cfg, out, dynamic=True)
+
+
+@pytest.fixture(scope='module')
+def static_onnx(model_and_cfg, tmp_path_factory):
+    model, cfg = model_and_cfg
+    out = str(tmp_path_factory.mktemp('onnx') / 'querypose_static.onnx')
+    return export_onnx(model, cfg, out, input_shape=(256, 448))
 
 
 def pytorch_persons(model, image: np.ndarray) -> dict:
@@ -212,3 +221,88 @@ def test_runtime_rejects_bad_files_and_images(dynamic_onnx, tmp_path):
     runtime = QueryPoseOnnxRuntime(dynamic_onnx)
     with pytest.raises(ValueError, match=r'shape \(h, w, 3\)'):
         runtime(np.zeros((10, 10), np.uint8))
+
+
+def test_openvino_gives_the_pytorch_persons_on_a_real_image(
+        model_and_cfg, dynamic_onnx):
+    model, _ = model_and_cfg
+    runtime = QueryPoseOpenVINO(dynamic_onnx)
+    # asked for, since OpenVINO picks bf16 by itself where the CPU has it
+    assert str(runtime.compiled.get_property(
+        'INFERENCE_PRECISION_HINT')) == "<Type: 'float32'>"
+    assert runtime.max_batch is None
+    for path in (IMAGE, PORTRAIT):
+        image = cv2.imread(path)
+        persons = runtime(image)
+        assert len(persons['bboxes']) == 12
+        assert_same_persons(persons, pytorch_persons(model, image))
+
+
+def test_openvino_bf16_runs_in_bf16_where_the_cpu_has_it(
+        dynamic_onnx, monkeypatch):
+    import openvino
+    capabilities = openvino.Core().get_property('CPU',
+                                                'OPTIMIZATION_CAPABILITIES')
+    if 'BF16' in capabilities:
+        runtime = QueryPoseOpenVINO(dynamic_onnx, precision='bf16')
+        assert 'bfloat16' in str(
+            runtime.compiled.get_property('INFERENCE_PRECISION_HINT'))
+        persons = runtime(cv2.imread(IMAGE))
+        assert len(persons['bboxes']) == 12
+        assert np.isfinite(persons['keypoints']).all()
+    # a CPU without bf16 is refused, not silently run in f32
+    monkeypatch.setattr(openvino.Core, 'get_property',
+                        lambda self, device, name: ['FP32', 'INT8'])
+    with pytest.raises(ValueError, match="no bf16 support.*precision='f32'"):
+        QueryPoseOpenVINO(dynamic_onnx, precision='bf16')
+    with pytest.raises(ValueError, match='precision must be one of'):
+        QueryPoseOpenVINO(dynamic_onnx, precision='fp16')
+
+
+@pytest.mark.parametrize('backend', RUNTIME_BACKENDS)
+def test_a_list_of_images_gives_each_the_persons_it_gets_alone(
+        static_onnx, dynamic_onnx, backend, monkeypatch):
+    landscape, portrait = cv2.imread(IMAGE), cv2.imread(PORTRAIT)
+    # two input shapes in a dynamic export, one in a static one
+    images = [
+        landscape, portrait, landscape[:, ::-1].copy(),
+        portrait[::2, ::2].copy()
+    ]
+    for onnx_file, batch_size, expected_runs in ((static_onnx, None, 1),
+                                                 (static_onnx, 3, 2),
+                                                 (dynamic_onnx, None, 2)):
+        runtime = build_runtime(onnx_file, backend)
+        alone = [runtime(image) for image in images]
+        runs = []
+        run_graph = runtime._run
+        monkeypatch.setattr(
+            runtime, '_run', lambda inputs, img_whwh:
+            (runs.append(len(inputs)), run_graph(inputs, img_whwh))[1])
+        batched = runtime(images, batch_size=batch_size)
+        assert len(runs) == expected_runs, (onnx_file, batch_size, runs)
+        assert len(batched) == len(images)
+        for got, expected in zip(batched, alone):
+            assert_same_persons(got, expected)
+    # a graph with a fixed batch (exported before batches were dynamic)
+    monkeypatch.setattr(type(runtime), 'max_batch', property(lambda _: 1))
+    runs.clear()
+    assert len(runtime(images, batch_size=3)) == 4 and runs == [1] * 4
+    with pytest.raises(ValueError, match='batch_size must be >= 1'):
+        runtime(images, batch_size=0)
+
+
+def test_static_export_takes_any_batch_size(static_onnx):
+    runtime = QueryPoseOnnxRuntime(static_onnx)
+    assert runtime.max_batch is None
+    assert runtime.session.get_inputs()[0].shape[1:] == [3, 256, 448]
+
+
+def test_build_runtime_refuses_what_a_backend_cannot_do(dynamic_onnx):
+    with pytest.raises(ValueError, match='backend must be one of'):
+        build_runtime(dynamic_onnx, 'tensorrt')
+    with pytest.raises(ValueError, match='needs the OpenVINO backend'):
+        build_runtime(dynamic_onnx, 'onnxruntime', 'bf16')
+    with pytest.raises(ValueError, match='runs on the CPU'):
+        build_runtime(dynamic_onnx, 'openvino', device='cuda')
+    assert isinstance(
+        build_runtime(dynamic_onnx, 'openvino'), QueryPoseOpenVINO)

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import COCO_MINI, REPO_ROOT
+from conftest import COCO_MINI, REPO_ROOT, load_tool
 
 CPU_CONFIG = osp.join(REPO_ROOT, 'configs', 'querypose', 'coco',
                       'querypose_r18-tiny-cpu_1xb2-1.2k_coco-mini-256x427.py')
@@ -191,7 +191,8 @@ def test_onnx_export_and_onnxruntime_demo_draw_the_pytorch_poses(
         summary['checkpoint'], onnx_file, '--max-images', '3', '--out',
         str(tmp_path / 'diff.json')
     ])
-    assert '3 images: same persons in the same order: True' in output
+    assert ('3 images, onnxruntime f32: same persons in the same order: '
+            'True') in output
     with open(tmp_path / 'diff.json') as f:
         diff = json.load(f)
     assert diff['max_keypoint_rel'] < 1e-3 and diff['max_box_rel'] < 1e-3
@@ -236,6 +237,79 @@ def test_onnx_export_and_onnxruntime_demo_draw_the_pytorch_poses(
     frames = read_demo_video_outputs(tmp_path / 'video')
     assert [frame['frame_id'] for frame in frames] == [0, 1, 2]
     assert len(frames[0]['instances']) == 12
+    # OpenVINO, two frames at a time: the same persons
+    run([
+        sys.executable, 'demo/querypose_demo.py', video, '--backend',
+        'openvino', '--onnx', onnx_file, '--batch-size', '2', '--out-dir',
+        str(tmp_path / 'openvino')
+    ])
+    for ov_frame, ort_frame in zip(
+            read_demo_video_outputs(tmp_path / 'openvino'), frames):
+        for ov, ort in zip(ov_frame['instances'], ort_frame['instances']):
+            box = np.asarray(ort['bbox'][0])
+            size = max(box[2] - box[0], box[3] - box[1])
+            assert abs(ov['bbox_score'] - ort['bbox_score']) < 1e-4
+            assert np.abs(np.subtract(ov['keypoints'],
+                                      ort['keypoints'])).max() < 1e-3 * size
+    output = run([
+        sys.executable, 'tools/deployment/compare_backends.py', CPU_CONFIG,
+        summary['checkpoint'], onnx_file, '--backend', 'openvino',
+        '--max-images', '3'
+    ])
+    assert ('3 images, openvino f32: same persons in the same order: '
+            'True') in output
+    # the exported model's AP, as tools/test.py scores the checkpoint
+    metrics = tmp_path / 'runtime_metrics.json'
+    output = run([
+        sys.executable, 'tools/deployment/test_runtime.py', onnx_file,
+        '--backend', 'openvino', '--batch-size', '2', '--out',
+        str(metrics), '--cfg-options',
+        f'test_dataloader.dataset.data_root={COCO_MINI}',
+        f'test_dataloader.dataset.ann_file={summary["train_ann_file"]}',
+        'test_dataloader.dataset.data_prefix.img=train2017/'
+    ])
+    with open(metrics) as f:
+        ap = json.load(f)['metrics']['coco/AP']
+    expected = summary['metrics']['train_images']['coco/AP']
+    assert ap == pytest.approx(expected, abs=AP_OTHER_PROCESS)
+
+
+def test_runtime_evaluation_scores_each_image_against_its_own_persons():
+    """tools/deployment/test_runtime.py with a runtime that answers each
+    image with its ground truth: AP 1, so images, ids and sizes line up."""
+    import cv2
+    import numpy as np
+    from mmengine.config import Config
+    tool = load_tool('tools/deployment/test_runtime.py')
+    cfg = Config.fromfile(CPU_CONFIG)
+    cfg.test_dataloader.dataset.data_root = COCO_MINI
+    truth = tool.test_dataset(cfg.copy())
+
+    class GroundTruthRuntime:
+        answered = 0
+
+        def predict(self, images, batch_size=None):
+            persons = []
+            for image in images:
+                info = truth.get_data_info(self.answered)
+                self.answered += 1
+                assert image.shape == cv2.imread(info['img_path']).shape
+                annotated = [
+                    i for i, n in enumerate(info['num_keypoints']) if n > 0
+                ]
+                bboxes = info['bbox'][annotated]
+                persons.append(
+                    dict(
+                        keypoints=info['keypoints'][annotated],
+                        keypoint_scores=np.ones((len(annotated), 17)),
+                        bboxes=bboxes,
+                        bbox_scores=np.ones(len(annotated))))
+            return persons
+
+    runtime = GroundTruthRuntime()
+    metrics = tool.evaluate(runtime, cfg, batch_size=3)
+    assert runtime.answered == len(truth) == 28
+    assert metrics['coco/AP'] == pytest.approx(1.0)
 
 
 def _random_checkpoint(config_name: str, tmp_path) -> tuple:
@@ -478,6 +552,7 @@ def test_demo_folder_outputs_never_collide(quickstart, tmp_path):
     sub-folders (a/img.jpg, b/img.jpg) each get their picture and JSON; a
     file that is no image is passed over."""
     import cv2
+    import numpy as np
     images = tmp_path / 'images'
     sources = {
         'p.jpg': '000000000139.jpg',
@@ -509,6 +584,22 @@ def test_demo_folder_outputs_never_collide(quickstart, tmp_path):
     }
     assert predictions['a/img.json'] != predictions['b/img.json']
     assert predictions['p.jpg.json'] == predictions['b/img.json']
+    # three images at a time (one input shape): each its persons alone
+    run([
+        sys.executable, 'demo/querypose_demo.py',
+        str(images), '--config', CPU_CONFIG, '--checkpoint',
+        quickstart['summary']['checkpoint'], '--out-dir',
+        str(tmp_path / 'batched'), '--batch-size', '3'
+    ])
+    for name, persons in predictions.items():
+        batched = json.loads(
+            (tmp_path / 'batched' / 'predictions' / name).read_text())
+        assert len(batched) == len(persons) > 0
+        for got, expected in zip(batched, persons):
+            assert got['bbox_score'] == pytest.approx(
+                expected['bbox_score'], abs=1e-4)
+            assert np.allclose(got['keypoints'], expected['keypoints'],
+                               atol=1e-2)
     assert not [
         name for _, _, names in os.walk(out)
         for name in names if '.partial' in name

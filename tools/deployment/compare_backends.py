@@ -1,14 +1,19 @@
 """Check an exported model against its PyTorch checkpoint on real images.
 
     python tools/deployment/compare_backends.py CONFIG CHECKPOINT ONNX \
-        [--images data/coco_mini/val2017] [--max-images N] [--out diff.json]
+        [--backend onnxruntime|openvino] [--precision f32|bf16] \
+        [--images data/coco_mini/val2017] [--max-images N] \
+        [--tolerance 1e-3] [--out diff.json]
 
 Each image goes through mmpose's ``inference_bottomup`` (the config's test
-pipeline) and through ``QueryPoseOnnxRuntime``; the tool reports, over all
+pipeline) and through the runtime (``QueryPoseOnnxRuntime`` or
+``QueryPoseOpenVINO`` at ``--precision``); the tool reports, over all
 images, whether both keep the same persons in the same order, the largest
 keypoint and box difference relative to the person's box size (the larger
-side), and the largest score difference. It exits with status 1 when a
-person differs by more than ``--tolerance`` of its box size.
+side), and the largest score difference. It exits with status 1 when the
+persons differ or a person differs by more than ``--tolerance`` of its box
+size. bf16 reorders near-tied queries, so judge it by its AP instead
+(``tools/deployment/test_runtime.py``).
 """
 import argparse
 import os.path as osp
@@ -19,7 +24,7 @@ import numpy as np
 
 import querypose_mm  # noqa: F401  (registers the modules)
 from mmpose.apis import inference_bottomup, init_model
-from querypose_mm.deployment import QueryPoseOnnxRuntime
+from querypose_mm.deployment import RUNTIME_BACKENDS, build_runtime
 from querypose_mm.utils import dump_json_atomically, list_images
 
 
@@ -28,6 +33,13 @@ def parse_args(argv=None):
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('onnx')
+    parser.add_argument(
+        '--backend', choices=RUNTIME_BACKENDS, default='onnxruntime')
+    parser.add_argument(
+        '--precision',
+        choices=('f32', 'bf16'),
+        default='f32',
+        help='OpenVINO\'s inference precision')
     parser.add_argument(
         '--images',
         default=osp.join(
@@ -43,22 +55,22 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def compare(onnx: dict, pytorch) -> dict:
+def compare(persons: dict, pytorch) -> dict:
     """Differences between the runtime's persons and mmpose's
     ``pred_instances`` of one image."""
     boxes = pytorch.bboxes
     size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
     size = np.maximum(size, 1.0)
-    keypoints = np.abs(onnx['keypoints'] - pytorch.keypoints).max((1, 2))
-    box = np.abs(onnx['bboxes'] - boxes).max(1)
+    keypoints = np.abs(persons['keypoints'] - pytorch.keypoints).max((1, 2))
+    box = np.abs(persons['bboxes'] - boxes).max(1)
     return dict(
         persons=len(boxes),
-        same_count=len(onnx['bboxes']) == len(boxes),
+        same_count=len(persons['bboxes']) == len(boxes),
         max_keypoint_rel=float((keypoints / size).max()),
         max_box_rel=float((box / size).max()),
         max_keypoint_px=float(keypoints.max()),
         max_score_diff=float(
-            np.abs(onnx['bbox_scores'] - pytorch.bbox_scores).max()))
+            np.abs(persons['bbox_scores'] - pytorch.bbox_scores).max()))
 
 
 def main(argv=None):
@@ -68,7 +80,7 @@ def main(argv=None):
     if not paths:
         raise FileNotFoundError(f'no images in {args.images!r}')
     model = init_model(args.config, args.checkpoint, device='cpu')
-    runtime = QueryPoseOnnxRuntime(args.onnx)
+    runtime = build_runtime(args.onnx, args.backend, args.precision)
     per_image = {}
     for path in paths:
         image = cv2.imread(path)
@@ -84,8 +96,12 @@ def main(argv=None):
         max_keypoint_px=max(r['max_keypoint_px'] for r in rows),
         max_score_diff=max(r['max_score_diff'] for r in rows),
         tolerance=args.tolerance,
+        backend=args.backend,
+        precision=args.precision if args.backend == 'openvino' else 'f32',
         per_image=per_image)
-    print(f"{summary['images']} images: same persons in the same order: "
+    print(f"{summary['images']} images, {args.backend} "
+          f"{summary['precision']}: "
+          f"same persons in the same order: "
           f"{summary['same_persons']}; largest difference relative to the "
           f"box size: keypoints {summary['max_keypoint_rel']:.2g}, boxes "
           f"{summary['max_box_rel']:.2g} (keypoints "

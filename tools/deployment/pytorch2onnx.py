@@ -1,4 +1,4 @@
-"""Export a QueryPose checkpoint to ONNX for plain ONNX Runtime.
+"""Export a QueryPose checkpoint to ONNX for ONNX Runtime and OpenVINO.
 
     python tools/deployment/pytorch2onnx.py CONFIG CHECKPOINT \
         --out querypose.onnx [--input-shape H W] [--dynamic] \
@@ -8,15 +8,17 @@ The graph holds backbone, neck and every head stage and returns the raw
 outputs of all queries (class logits, boxes, keypoints, RLE sigma logits);
 RoIAlign is the standard ONNX ``RoiAlign`` (opset 16, half_pixel), so no
 custom-op library is needed. Pre- and post-processing settings are stored in
-the model's metadata for ``querypose_mm.deployment.QueryPoseOnnxRuntime``,
-which ``demo/querypose_demo.py --backend onnxruntime --onnx FILE`` uses.
-``--dynamic`` lets batch, height and width vary (the runtime then pads each
+the model's metadata for ``querypose_mm.deployment.QueryPoseOnnxRuntime`` and
+``QueryPoseOpenVINO``, which ``demo/querypose_demo.py --backend
+onnxruntime|openvino --onnx FILE`` uses. The batch size is always dynamic.
+``--dynamic`` lets height and width vary too (the runtime then pads each
 image to a multiple of 32, as the PyTorch model does); otherwise every image
 is resized to fit ``--input-shape`` (default: the config's test short side x
 max size) and padded to it. After the export the file is run in ONNX Runtime
-and compared with PyTorch (at the traced shape and, with ``--dynamic``, at a
-second one); a model whose graph only holds at the traced shape (Swin's
-window padding) is refused with ``--dynamic`` and nothing is written.
+and compared with PyTorch (a batch of two at the traced shape and, with
+``--dynamic``, one image at a second shape); a model whose graph only holds
+at the traced shape (Swin's window padding) is refused with ``--dynamic`` and
+nothing is written.
 """
 import argparse
 import os.path as osp
@@ -43,7 +45,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--dynamic',
         action='store_true',
-        help='dynamic batch size, height and width')
+        help='dynamic height and width (the batch size always is)')
     parser.add_argument(
         '--skip-verify',
         action='store_true',

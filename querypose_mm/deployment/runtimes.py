@@ -1,0 +1,357 @@
+"""Run an exported QueryPose ONNX model with ONNX Runtime or OpenVINO.
+
+Needs numpy, OpenCV and the runtime only (no torch, no OpenMMLab), so this
+file can be copied next to the ``.onnx`` file on a deployment target. The
+settings come from the model's metadata, written by
+:func:`~querypose_mm.deployment.export_onnx`.
+"""
+import json
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+
+METADATA_KEY = 'querypose'
+CONFIG_KEY = 'querypose_config'
+INPUT_NAMES = ('inputs', 'img_whwh')
+OUTPUT_NAMES = ('cls_logits', 'boxes', 'keypoints', 'sigma_logits')
+OPENVINO_PRECISIONS = ('f32', 'bf16')
+
+Persons = Dict[str, np.ndarray]
+
+
+def same_shape_groups(shapes: Sequence[tuple]) -> List[List[int]]:
+    """The indices of equal shapes, in order of first appearance."""
+    groups: Dict[tuple, List[int]] = {}
+    for i, shape in enumerate(shapes):
+        groups.setdefault(tuple(shape), []).append(i)
+    return list(groups.values())
+
+
+class QueryPoseRuntime:
+    """Pre-processing, batching and post-processing of an exported QueryPose
+    model; the subclasses run the graph.
+
+    Pre-processing repeats the test pipeline: resize keeping the aspect
+    ratio (short side ``short_side``, long side at most ``max_size``,
+    bilinear), BGR -> RGB, normalise, pad at the bottom and right (to a
+    multiple of ``pad_size_divisor``, or to the fixed input shape of a
+    static export). Post-processing keeps the ``max_per_img`` persons with
+    the highest pose score ``sigmoid(cls) * mean_k(1 - σ_k)``, no NMS, and
+    maps them back to the original image.
+
+    A list of images runs in batches of images whose padded inputs have the
+    same shape (all of them for a static export), so each image gets the
+    persons it gets alone: padding an image further would change the
+    features near its bottom and right edges.
+
+    Args:
+        onnx_file (str): An exported model.
+    """
+
+    def __init__(self, onnx_file: str) -> None:
+        if not osp.isfile(onnx_file):
+            raise FileNotFoundError(f'ONNX model {onnx_file!r} does not exist')
+        self.onnx_file = onnx_file
+        self.metadata = self._load(onnx_file)
+        if METADATA_KEY not in self.metadata:
+            raise ValueError(
+                f'{onnx_file} has no {METADATA_KEY!r} metadata: export it '
+                'with tools/deployment/pytorch2onnx.py')
+        self.settings = json.loads(self.metadata[METADATA_KEY])
+        self.mean = np.asarray(self.settings['mean'], np.float32)
+        self.std = np.asarray(self.settings['std'], np.float32)
+        self.max_per_img = self.settings['max_per_img']
+
+    def _load(self, onnx_file: str) -> Dict[str, str]:
+        """Load the graph; returns the file's metadata."""
+        raise NotImplementedError
+
+    def _run(self, inputs: np.ndarray,
+             img_whwh: np.ndarray) -> Sequence[np.ndarray]:
+        """The graph's outputs, in :data:`OUTPUT_NAMES` order."""
+        raise NotImplementedError
+
+    @property
+    def max_batch(self) -> Optional[int]:
+        """The graph's fixed batch size (1 for exports before batches were
+        dynamic), or None if any batch runs."""
+        raise NotImplementedError
+
+    def resize_shape(self, height: int, width: int) -> Tuple[int, int]:
+        """The (h, w) an (h, w) image is resized to: the test pipeline's
+        ``RandomShortSideResize``, shrunk further to fit a static input."""
+        ratio = self.settings['short_side'] / min(height, width)
+        max_size = self.settings['max_size']
+        if max_size is not None and max(height, width) * ratio > max_size:
+            ratio = max_size / max(height, width)
+        input_shape = self.settings.get('input_shape')
+        if input_shape is not None:
+            ratio = min(ratio, input_shape[0] / height, input_shape[1] / width)
+        return (max(1, int(round(height * ratio))),
+                max(1, int(round(width * ratio))))
+
+    def preprocess(
+            self,
+            image: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A BGR uint8 image (h, w, 3) -> the model inputs and the scale.
+
+        Returns:
+            tuple[np.ndarray, np.ndarray, np.ndarray]: ``inputs``
+            (1, 3, H, W) float32, ``img_whwh`` (1, 4) float32 (size before
+            padding) and the (x, y) resize scale (2,).
+        """
+        if not (isinstance(image, np.ndarray) and image.ndim == 3
+                and image.shape[2] == 3 and image.size > 0):
+            shape = getattr(image, 'shape', None)
+            raise ValueError('expected a BGR image of shape (h, w, 3), got '
+                             f'{type(image).__name__} of shape {shape}')
+        height, width = image.shape[:2]
+        new_h, new_w = self.resize_shape(height, width)
+        resized = cv2.resize(
+            image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+        if self.settings['bgr_to_rgb']:
+            resized = resized[..., ::-1]
+        normalised = (resized.astype(np.float32) - self.mean) / self.std
+        input_shape = self.settings.get('input_shape')
+        if input_shape is None:
+            divisor = self.settings['pad_size_divisor']
+            input_shape = (-(-new_h // divisor) * divisor,
+                           -(-new_w // divisor) * divisor)
+        inputs = np.full((1, 3, *input_shape),
+                         self.settings['pad_value'],
+                         dtype=np.float32)
+        inputs[0, :, :new_h, :new_w] = normalised.transpose(2, 0, 1)
+        img_whwh = np.array([[new_w, new_h, new_w, new_h]], np.float32)
+        scale = np.array([new_w / width, new_h / height])
+        return inputs, img_whwh, scale
+
+    def forward(self, inputs: np.ndarray,
+                img_whwh: np.ndarray) -> Dict[str, np.ndarray]:
+        """The raw outputs of every query: ``cls_logits`` (B, N),
+        ``boxes`` (B, N, 4), ``keypoints`` (B, N, K, 2) in input pixels,
+        ``sigma_logits`` (B, N, K, 2)."""
+        return dict(zip(OUTPUT_NAMES, self._run(inputs, img_whwh)))
+
+    def postprocess(self,
+                    outputs: Dict[str, np.ndarray],
+                    scale: np.ndarray,
+                    max_per_img: Optional[int] = None,
+                    index: int = 0) -> Persons:
+        """The best persons of image ``index`` of the batch, in original
+        pixels.
+
+        Returns:
+            dict[str, np.ndarray]: ``keypoints`` (n, K, 2),
+            ``keypoint_scores`` (n, K), ``bboxes`` (n, 4) xyxy and
+            ``bbox_scores`` (n,), the pose score, in descending order.
+        """
+        max_per_img = min(max_per_img or self.max_per_img,
+                          outputs['cls_logits'].shape[1])
+        cls_prob = 1 / (1 + np.exp(-outputs['cls_logits'][index]))
+        keypoint_scores = (
+            1 - 1 / (1 + np.exp(-outputs['sigma_logits'][index]))).mean(-1)
+        pose_scores = cls_prob * keypoint_scores.mean(-1)
+        # stable, so ties keep the query order, as torch.topk does on CPU
+        order = np.argsort(-pose_scores, kind='stable')[:max_per_img]
+        keypoints = outputs['keypoints'][index, order] / scale
+        keypoints = keypoints + self.settings['keypoint_offset']
+        bboxes = outputs['boxes'][index, order] / np.tile(scale, 2)
+        return dict(
+            keypoints=keypoints.astype(np.float32),
+            keypoint_scores=keypoint_scores[order].astype(np.float32),
+            bboxes=bboxes.astype(np.float32),
+            bbox_scores=pose_scores[order].astype(np.float32))
+
+    def predict(self,
+                images: Sequence[np.ndarray],
+                max_per_img: Optional[int] = None,
+                batch_size: Optional[int] = None) -> List[Persons]:
+        """The persons of each BGR image, in order (see
+        :meth:`postprocess`).
+
+        Args:
+            images (Sequence[np.ndarray]): BGR uint8 images (h, w, 3).
+            max_per_img (int, optional): Persons kept per image.
+            batch_size (int, optional): Images per run of the graph; at most
+                the graph's fixed batch size. Defaults to all the images of
+                one input shape (or the fixed batch size).
+        """
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        limit = min(
+            filter(None, (batch_size, self.max_batch)),
+            default=max(len(images), 1))
+        prepared = [self.preprocess(image) for image in images]
+        persons: List[Optional[Persons]] = [None] * len(images)
+        for indices in same_shape_groups([p[0].shape for p in prepared]):
+            for start in range(0, len(indices), limit):
+                chunk = indices[start:start + limit]
+                outputs = self.forward(
+                    np.concatenate([prepared[i][0] for i in chunk]),
+                    np.concatenate([prepared[i][1] for i in chunk]))
+                for row, i in enumerate(chunk):
+                    persons[i] = self.postprocess(outputs, prepared[i][2],
+                                                  max_per_img, row)
+        return persons
+
+    def __call__(
+            self,
+            images: Union[np.ndarray, Sequence[np.ndarray]],
+            max_per_img: Optional[int] = None,
+            batch_size: Optional[int] = None) -> Union[Persons, List[Persons]]:
+        """Predict the persons of a BGR image (a dict, see
+        :meth:`postprocess`), or of a list of them (a list of dicts, see
+        :meth:`predict`)."""
+        if isinstance(images, np.ndarray):
+            return self.predict([images], max_per_img)[0]
+        return self.predict(images, max_per_img, batch_size)
+
+
+class QueryPoseOnnxRuntime(QueryPoseRuntime):
+    """An exported model in ONNX Runtime (see :class:`QueryPoseRuntime`).
+
+    Args:
+        onnx_file (str): An exported model.
+        providers (Sequence[str], optional): ONNX Runtime execution
+            providers. Defaults to ``['CPUExecutionProvider']``.
+
+    Example:
+        >>> model = QueryPoseOnnxRuntime('querypose.onnx')
+        >>> persons = model(cv2.imread('demo.jpg'))  # BGR, as cv2 reads it
+        >>> persons['keypoints'].shape  # (n, K, 2), original pixels
+        >>> batch = model([frame0, frame1], batch_size=2)  # a list of dicts
+    """
+
+    def __init__(self,
+                 onnx_file: str,
+                 providers: Optional[Sequence[str]] = None) -> None:
+        self.providers = list(providers or ['CPUExecutionProvider'])
+        super().__init__(onnx_file)
+
+    def _load(self, onnx_file: str) -> Dict[str, str]:
+        import onnxruntime
+        self.session = onnxruntime.InferenceSession(
+            onnx_file, providers=self.providers)
+        return self.session.get_modelmeta().custom_metadata_map
+
+    @property
+    def max_batch(self) -> Optional[int]:
+        batch = self.session.get_inputs()[0].shape[0]
+        return batch if isinstance(batch, int) else None
+
+    def _run(self, inputs: np.ndarray,
+             img_whwh: np.ndarray) -> Sequence[np.ndarray]:
+        return self.session.run(
+            list(OUTPUT_NAMES), dict(zip(INPUT_NAMES, (inputs, img_whwh))))
+
+
+class QueryPoseOpenVINO(QueryPoseRuntime):
+    """An exported model in OpenVINO (see :class:`QueryPoseRuntime`).
+
+    OpenVINO reads the ONNX file as it is (RoiAlign included). Its CPU
+    plugin picks oneDNN kernels for the machine: AMX or AVX512-BF16 with
+    ``precision='bf16'``.
+
+    Args:
+        onnx_file (str): An exported model.
+        precision (str): ``'f32'`` or ``'bf16'``, the CPU plugin's
+            ``INFERENCE_PRECISION_HINT``. Given always: on CPUs with bf16
+            OpenVINO would otherwise choose bf16 by itself.
+        device (str): An OpenVINO device. Defaults to ``'CPU'``.
+        num_threads (int, optional): ``INFERENCE_NUM_THREADS``; defaults to
+            OpenVINO's choice (every core).
+
+    Example:
+        >>> model = QueryPoseOpenVINO('querypose.onnx', precision='bf16')
+        >>> persons = model(cv2.imread('demo.jpg'))
+    """
+
+    def __init__(self,
+                 onnx_file: str,
+                 precision: str = 'f32',
+                 device: str = 'CPU',
+                 num_threads: Optional[int] = None) -> None:
+        if precision not in OPENVINO_PRECISIONS:
+            raise ValueError(f'precision must be one of {OPENVINO_PRECISIONS}'
+                             f', got {precision!r}')
+        self.precision = precision
+        self.device = device
+        self.num_threads = num_threads
+        super().__init__(onnx_file)
+
+    def _load(self, onnx_file: str) -> Dict[str, str]:
+        import openvino
+
+        core = openvino.Core()
+        if self.device not in core.available_devices:
+            raise ValueError(f'OpenVINO device {self.device!r} is not '
+                             f'available here: {core.available_devices}')
+        if self.precision == 'bf16' and 'BF16' not in core.get_property(
+                self.device, 'OPTIMIZATION_CAPABILITIES'):
+            raise ValueError(
+                f'OpenVINO {self.device} has no bf16 support on this '
+                "machine (no AMX or AVX512-BF16): use precision='f32'")
+        model = core.read_model(onnx_file)
+        metadata = {
+            key: model.get_rt_info(['framework', key]).astype(str)
+            for key in (METADATA_KEY, CONFIG_KEY)
+            if model.has_rt_info(['framework', key])
+        }
+        self._batch_dim = model.inputs[0].get_partial_shape()[0]
+        config = dict(INFERENCE_PRECISION_HINT=self.precision)
+        if self.num_threads:
+            config['INFERENCE_NUM_THREADS'] = self.num_threads
+        self.compiled = core.compile_model(model, self.device, config)
+        self.request = self.compiled.create_infer_request()
+        return metadata
+
+    @property
+    def max_batch(self) -> Optional[int]:
+        if self._batch_dim.is_dynamic:
+            return None
+        return self._batch_dim.get_length()
+
+    def _run(self, inputs: np.ndarray,
+             img_whwh: np.ndarray) -> Sequence[np.ndarray]:
+        results = self.request.infer(
+            dict(zip(INPUT_NAMES, (inputs, img_whwh))))
+        by_name = {
+            output.get_any_name(): value
+            for output, value in results.items()
+        }
+        return [by_name[name] for name in OUTPUT_NAMES]
+
+
+RUNTIME_BACKENDS = ('onnxruntime', 'openvino')
+
+
+def build_runtime(onnx_file: str,
+                  backend: str = 'onnxruntime',
+                  precision: str = 'f32',
+                  device: Optional[str] = None) -> QueryPoseRuntime:
+    """The runtime of ``backend`` for an exported model.
+
+    Args:
+        onnx_file (str): An exported model.
+        backend (str): ``'onnxruntime'`` or ``'openvino'``.
+        precision (str): ``'f32'``, or ``'bf16'`` (OpenVINO only).
+        device (str, optional): ``'cpu'`` or ``'cuda'`` (ONNX Runtime's
+            CUDA provider, CPU as fallback); OpenVINO runs on its ``'CPU'``.
+    """
+    if backend not in RUNTIME_BACKENDS:
+        raise ValueError(f'backend must be one of {RUNTIME_BACKENDS}, got '
+                         f'{backend!r}')
+    if backend == 'openvino':
+        if device is not None and device.lower() != 'cpu':
+            raise ValueError('the OpenVINO backend runs on the CPU here, got '
+                             f'device {device!r}')
+        return QueryPoseOpenVINO(onnx_file, precision)
+    if precision != 'f32':
+        raise ValueError(f'ONNX Runtime runs the file in f32; precision '
+                         f'{precision!r} needs the OpenVINO backend')
+    providers = ['CPUExecutionProvider']
+    if device is not None and device.startswith('cuda'):
+        providers.insert(0, 'CUDAExecutionProvider')
+    return QueryPoseOnnxRuntime(onnx_file, providers)

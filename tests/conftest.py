@@ -1,10 +1,14 @@
 import os.path as osp
+import sys
 
 import pytest
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TEST_DATA = osp.join(REPO_ROOT, 'tests', 'data')
 COCO_MINI = osp.join(REPO_ROOT, 'data', 'coco_mini')
+# the benchmark's modules (tools/analysis/benchmarking) belong to the tool,
+# which imports them from its own folder, as its tests do
+sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis'))
 
 
 @pytest.fixture(autouse=True)

@@ -268,8 +268,8 @@ def test_a_list_of_images_gives_each_the_persons_it_gets_alone(
         landscape, portrait, landscape[:, ::-1].copy(),
         portrait[::2, ::2].copy()
     ]
-    for onnx_file, batch_size, expected_runs in ((static_onnx, None, 1),
-                                                 (static_onnx, 3, 2),
+    for onnx_file, batch_size, expected_runs in ((static_onnx, None,
+                                                  1), (static_onnx, 3, 2),
                                                  (dynamic_onnx, None, 2)):
         runtime = build_runtime(onnx_file, backend)
         alone = [runtime(image) for image in images]

@@ -7,6 +7,7 @@ import torch
 import torchvision
 from mmengine.runner import load_checkpoint
 
+from conftest import COCO_MINI
 from mmpose.registry import MODELS
 from querypose_mm.models.pose_estimators.querypose_estimator import \
     CheckpointMismatchError
@@ -95,6 +96,8 @@ def test_head_sizes_are_checked_at_build(setting, value):
     (dict(score_thr=1.5), r'model\.test_cfg\.score_thr must be a pose score'),
     (dict(score_thr='0.1'),
      r'model\.test_cfg\.score_thr must be a pose score'),
+    (dict(precision='fp16'), r"model\.test_cfg\.precision must be one of "
+     r"\('fp32', 'bf16'\), got 'fp16'"),
 ])
 def test_test_cfg_is_checked_at_build(test_cfg, match):
     with pytest.raises(ValueError, match=match):
@@ -109,3 +112,95 @@ def test_a_state_dict_from_memory_is_not_named_after_an_earlier_file(tmp_path):
             torchvision.models.resnet18().state_dict(), strict=False)
     assert 'checkpoint (a state dict) does not fit' in str(info.value)
     assert 'own.pth' not in str(info.value)
+
+
+def _real_test_batch():
+    """Two bundled val images through the quick start's test pipeline."""
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+
+    from mmpose.datasets import CocoDataset
+    from querypose_mm.testing import QUICKSTART_CONFIG, get_config_path
+    cfg = Config.fromfile(get_config_path(QUICKSTART_CONFIG))
+    dataset = CocoDataset(
+        data_root=COCO_MINI,
+        ann_file='annotations/person_keypoints_val2017.json',
+        data_prefix=dict(img='val2017/'),
+        data_mode='bottomup',
+        test_mode=True,
+        pipeline=cfg.val_pipeline)
+    return pseudo_collate([dataset[0], dataset[1]])
+
+
+def _dtypes_seen(model, modules_by_role):
+    """Hooks recording the dtype of each role's first input and output."""
+    seen = collections.defaultdict(set)
+    for role, modules in modules_by_role.items():
+        for module in modules:
+            module.register_forward_hook(lambda _m, args, out, role=role: seen[
+                role].add((args[0].dtype, (out[0] if isinstance(
+                    out, (tuple, list)) else out).dtype)))
+    return seen
+
+
+def test_bf16_inference_keeps_in_float32_what_accuracy_needs():
+    """test_cfg.precision='bf16': backbone, FPN, conv stacks and SPEGM in
+    bfloat16 with channels-last weights; the box decoders and the
+    coordinate/sigma heads in float32; persons close to float32's."""
+    model = build_quickstart_model(seed=0).eval()
+    batch = _real_test_batch()
+    with torch.no_grad():
+        expected = model.test_step(batch)
+    model.test_cfg['precision'] = 'bf16'
+    head = model.head
+    seen = _dtypes_seen(
+        model,
+        dict(
+            backbone=[model.backbone],
+            conv_stack=[kd.conv_stack for kd in head.keypoint_decoders],
+            spegm=[kd.spegm for kd in head.keypoint_decoders],
+            box_decoder=list(head.box_decoders),
+            coord_head=[kd.coord_head for kd in head.keypoint_decoders],
+            sigma_head=[kd.sigma_head for kd in head.keypoint_decoders]))
+    with torch.no_grad():
+        got = model.test_step(batch)
+    bf16, fp32 = torch.bfloat16, torch.float32
+    assert seen['backbone'] == {(fp32, bf16)}  # the image, cast by autocast
+    assert seen['conv_stack'] == {(fp32, bf16)}  # RoIAlign is float32
+    assert seen['spegm'] == {(bf16, bf16)}
+    for role in ('box_decoder', 'coord_head', 'sigma_head'):
+        assert seen[role] == {(fp32, fp32)}, role
+    assert head.keypoint_decoders[0].conv_stack[0].weight.is_contiguous(
+        memory_format=torch.channels_last)
+    for sample_got, sample_expected in zip(got, expected):
+        pred, ref = sample_got.pred_instances, sample_expected.pred_instances
+        assert pred.keypoints.dtype == ref.keypoints.dtype
+        # random weights: bf16 may reorder near-tied queries; the best
+        # person's box is the same to bf16 rounding of the features
+        size = (ref.bboxes[0, 2:] - ref.bboxes[0, :2]).max()
+        assert abs(pred.bbox_scores[0] - ref.bbox_scores[0]) < 0.02
+        assert abs(pred.bboxes[0] - ref.bboxes[0]).max() < 0.05 * size
+    # and back: float32 again, on the channels-last weights the bf16 mode
+    # left, whose kernels round otherwise (measured: at most 0.006 px)
+    model.test_cfg['precision'] = 'fp32'
+    with torch.no_grad():
+        again = model.test_step(batch)
+    for sample_again, sample_expected in zip(again, expected):
+        torch.testing.assert_close(
+            torch.from_numpy(sample_again.pred_instances.keypoints),
+            torch.from_numpy(sample_expected.pred_instances.keypoints),
+            atol=0.05,
+            rtol=0)
+
+
+def test_run_in_float32_is_float32_only_under_autocast():
+    from querypose_mm.models.utils import run_in_float32
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(8, 4)
+    x = torch.randn(3, 8)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        assert linear(x).dtype == torch.bfloat16
+        out = run_in_float32(linear, x.bfloat16())
+    assert out.dtype == torch.float32
+    assert torch.equal(out, linear(x.bfloat16().float()))
+    assert run_in_float32(linear, x.double().float()).dtype == torch.float32

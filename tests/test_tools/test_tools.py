@@ -422,36 +422,45 @@ def test_benchmark_quick_writes_table_and_breakdown(tmp_path):
 
 
 def test_benchmark_modes_and_interleaved_rounds(tmp_path):
-    """NAME@MODE rows (ONNX Runtime, autocast), measured twice,
-    interleaved (the ratio arithmetic: tests/test_benchmark)."""
+    """NAME@MODE rows (ONNX Runtime and OpenVINO from one export, the bf16
+    mode), measured twice, interleaved (the ratio arithmetic:
+    test_benchmark_report.py)."""
+    entries = [
+        'querypose-tiny@onnxruntime', 'querypose-tiny@openvino-bf16',
+        'querypose-tiny@bf16'
+    ]
     output = run([
         sys.executable, 'tools/analysis/benchmark.py', '--quick', '--models',
-        'querypose-tiny@onnxruntime', 'querypose-tiny@autocast', '--runs', '1',
-        '--warmup', '0', '--rounds', '2', '--out-dir',
+        *entries, '--runs', '1', '--warmup', '0', '--rounds', '2',
+        '--batch-size', '2', '--out-dir',
         str(tmp_path)
     ])
     order = re.findall(r'measuring (\S+) \(round (\d)/2\)', output)
-    assert order == [('querypose-tiny@onnxruntime', '1'),
-                     ('querypose-tiny@autocast', '1'),
-                     ('querypose-tiny@onnxruntime', '2'),
-                     ('querypose-tiny@autocast', '2')]
+    assert order == [(entry, r) for r in '12' for entry in entries]
+    assert output.count('exporting querypose-tiny to ONNX') == 1
     with open(tmp_path / 'benchmark.json') as f:
         data = json.load(f)
-    ort, bf16 = data['results']
+    ort, openvino, bf16 = data['results']
     assert data['meta']['rounds'] == 2
     for row in data['results']:
         assert 'error' not in row, row
         assert len(row['rounds_latency_ms']) == 2
         assert row['latency_ms_median'] == min(row['rounds_latency_ms'])
-    assert ort['model'] == 'querypose-tiny@onnxruntime'
+        assert row['throughput_img_s'] > 0 and row['throughput_batch'] == 2
     assert ort['mode'] == 'onnxruntime' and ort['onnxruntime']
-    assert ort['gmacs'] > 0 and ort['params_m'] > 0
-    assert bf16['autocast'] == 'bfloat16'
+    assert openvino['mode'] == 'openvino-bf16' and openvino['openvino']
+    assert ort['gmacs'] == openvino['gmacs'] > 0 and ort['params_m'] > 0
+    assert bf16['mode'] == 'bf16' and bf16['autocast'] == 'off'
+    # the profiler's count of dtype/layout conversions in a bf16 step
+    assert bf16['breakdown_ms']['conversion ops per step'] > 0
+    # torch.utils.benchmark.Compare's table of the rounds
+    assert re.search(r'querypose-tiny@bf16\s+\|\s+[\d.]+\s+\|\s+[\d.]+',
+                     output)
 
 
 def test_benchmark_refuses_unknown_models_and_modes(tmp_path):
     for entry, message in (('querypose-r50@fp8', "unknown mode 'fp8'"),
-                           ('edpose-r50@onnxruntime', 'only QueryPose')):
+                           ('edpose-r50@onnxruntime', "is QueryPose's")):
         proc = subprocess.run([
             sys.executable, 'tools/analysis/benchmark.py', '--models', entry,
             '--out-dir',
@@ -469,8 +478,7 @@ def test_benchmark_builds_and_runs_mmposes_peers(peer):
     """ED-Pose's new-style config without its missing mmpose.configs base,
     DEKR at its padding; one real image through each test_step."""
     import torch
-
-    from querypose_mm.benchmark import as_batch, build_model, load_inputs
+    from benchmarking import as_batch, build_model, load_inputs
     model, _ = build_model(peer, 'cpu')
     assert type(model).__name__ == 'BottomupPoseEstimator'
     # ED-Pose selects 900 queries among the encoder tokens: not below ~256
@@ -598,8 +606,8 @@ def test_demo_folder_outputs_never_collide(quickstart, tmp_path):
         for got, expected in zip(batched, persons):
             assert got['bbox_score'] == pytest.approx(
                 expected['bbox_score'], abs=1e-4)
-            assert np.allclose(got['keypoints'], expected['keypoints'],
-                               atol=1e-2)
+            assert np.allclose(
+                got['keypoints'], expected['keypoints'], atol=1e-2)
     assert not [
         name for _, _, names in os.walk(out)
         for name in names if '.partial' in name

@@ -2,29 +2,33 @@
 
     python tools/analysis/benchmark.py [--models querypose-r50 edpose-r50 ...]
         [--short-side 800] [--max-size 1333] [--runs 10] [--warmup 2]
-        [--batch-size 2] [--device cpu|cuda] [--train-step] [--channels-last]
-        [--autocast] [--rounds 1]
-        [--quick] [--out-dir work_dirs/benchmark]
+        [--batch-size 2] [--device cpu|cuda] [--train-step] [--mode MODE]
+        [--rounds 1] [--threads N] [--quick] [--out-dir work_dirs/benchmark]
 
-A model may carry a mode, ``NAME@MODE``: ``@autocast`` (inference under
-autocast: bf16 on the CPU, fp16 on CUDA), ``@channels-last``, or
-``@onnxruntime`` (QueryPose only: exported with
-``tools/deployment/pytorch2onnx.py``'s code in one process, timed through
-``QueryPoseOnnxRuntime`` in another, CPU). ``--autocast`` and
-``--channels-last`` set the mode of the names without one. Every row gets
-its latency ratio to ED-Pose-R50 in the same mode when that was measured in
-the run, else to ED-Pose-R50 in fp32. ``--rounds R`` measures the whole list
-R times, interleaved (A, B, A, B), and keeps each row's median round.
+A model may carry a mode, ``NAME@MODE``: ``@fp32``, ``@autocast``
+(inference under ``torch.autocast``: bf16 on the CPU, fp16 on CUDA),
+``@channels-last``, ``@bf16`` (QueryPose's ``test_cfg.precision='bf16'``),
+or ``@onnxruntime``, ``@openvino``, ``@openvino-bf16`` (QueryPose only:
+exported once per model with ``tools/deployment/pytorch2onnx.py``'s code,
+timed through ``QueryPoseOnnxRuntime`` / ``QueryPoseOpenVINO``, CPU).
+``--mode`` sets the mode of the names without one. Every row gets its
+latency ratio to ED-Pose-R50 in the same mode when that was measured in the
+run, else to ED-Pose-R50 in fp32. ``--rounds R`` measures the whole list R
+times, interleaved (A, B, A, B), keeps each row's median round and takes
+each ratio within a round.
 
-Each model (``querypose_mm.benchmark.SPECS``) is built with random weights
-and measured in a fresh subprocess (its own peak memory): params, GMACs
-(``FlopCounterMode``, 1 multiply-add = 1 MAC), latency at batch 1 (median and
-p90 after warm-up), throughput at ``--batch-size``, peak memory (RSS on the
-CPU, ``max_memory_allocated`` on CUDA), QueryPose's time per module group and,
-with ``--train-step``, its training iteration at ``--batch-size`` with and
+Each model (``SPECS`` in ``tools/analysis/benchmarking/models.py``) is
+built with random weights and measured in a fresh subprocess (its own peak
+memory): params, GMACs (``FlopCounterMode``, 1 multiply-add = 1 MAC),
+latency at batch 1 (``torch.utils.benchmark.Timer``; median and p90 after
+warm-up), throughput at ``--batch-size``, peak memory (RSS on the CPU,
+``max_memory_allocated`` on CUDA), QueryPose's time per module group and
+its dtype/layout conversions (``torch.profiler``) and, with
+``--train-step``, its training iteration at ``--batch-size`` with and
 without autocast. Writes ``benchmark.{json,csv,png}`` into ``--out-dir`` and
-prints the table. With random weights, post-processing that depends on the
-predictions (DEKR's and RTMO's NMS/grouping) is not representative.
+prints the table and ``torch.utils.benchmark.Compare``'s per-round latencies.
+With random weights, post-processing that depends on the predictions
+(DEKR's and RTMO's NMS/grouping) is not representative.
 """
 import argparse
 import json
@@ -35,8 +39,9 @@ import subprocess
 import sys
 import time
 
-from querypose_mm.benchmark import (MODES, SPECS, format_table, measure,
-                                    split_entry, write_results)
+from benchmarking import (MODES, RUNTIME_MODES, SPECS, compare_latencies,
+                          format_table, measure, split_entry, write_results)
+
 from querypose_mm.utils import dump_json_atomically
 
 DEFAULT_MODELS = ['querypose-r50', 'edpose-r50', 'rtmo-l', 'dekr-hrnet-w32']
@@ -73,13 +78,10 @@ def parse_args(argv=None):
         default=None,
         help='torch CPU threads (default: torch\'s choice)')
     parser.add_argument(
-        '--channels-last',
-        action='store_true',
-        help='convert every model to channels-last')
-    parser.add_argument(
-        '--autocast',
-        action='store_true',
-        help='inference under autocast (bf16 on the CPU, fp16 on CUDA)')
+        '--mode',
+        choices=MODES,
+        default='fp32',
+        help='the mode of the models given without one')
     parser.add_argument(
         '--train-step',
         action='store_true',
@@ -94,7 +96,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     for entry in args.models:
         try:
-            split_entry(entry)
+            split_entry(entry if '@' in entry else f'{entry}@{args.mode}')
         except ValueError as error:
             parser.error(str(error))
     if args.quick:
@@ -105,18 +107,19 @@ def parse_args(argv=None):
 
 
 def entry_with_mode(entry: str, args) -> str:
-    """``NAME@MODE``, the mode from the flags when the entry has none."""
-    if '@' in entry:
-        return entry
-    if args.autocast and args.channels_last:
-        raise SystemExit('--autocast with --channels-last: give one mode per '
-                         'model as NAME@MODE')
-    mode = ('autocast' if args.autocast else
-            'channels-last' if args.channels_last else 'fp32')
-    return f'{entry}@{mode}'
+    """``NAME@MODE``, the mode from ``--mode`` when the entry has none."""
+    return entry if '@' in entry else f'{entry}@{args.mode}'
 
 
-def run_in_subprocess(entry: str, args, out_dir: str) -> dict:
+def onnx_paths(name: str, out_dir: str) -> tuple:
+    """The exported file of a model and its PyTorch figures."""
+    return (osp.join(out_dir,
+                     f'{name}.onnx'), osp.join(out_dir, f'{name}.export.json'))
+
+
+def run_in_subprocess(entry: str, args, out_dir: str, exported: set) -> dict:
+    """Measure one row in a fresh process; a runtime row's model is
+    exported first, once per run (``exported`` holds those done)."""
     name, mode = split_entry(entry)
     base = [sys.executable, osp.abspath(__file__), '--out-dir', out_dir]
     for option in MEASURE_OPTIONS:
@@ -125,9 +128,11 @@ def run_in_subprocess(entry: str, args, out_dir: str) -> dict:
             base += ['--' + option.replace('_', '-'), str(value)]
     base += ['--train-step'] * args.train_step
     steps = [base + ['--single', entry]]
-    if mode == 'onnxruntime':
-        steps.insert(0, base + ['--export', entry])
+    if mode in RUNTIME_MODES and name not in exported:
+        steps.insert(0, base + ['--export', name])
     for cmd in steps:
+        if '--export' in cmd:
+            print(f'exporting {name} to ONNX ...', flush=True)
         proc = subprocess.run(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if proc.returncode != 0:
@@ -137,41 +142,39 @@ def run_in_subprocess(entry: str, args, out_dir: str) -> dict:
                 description=SPECS[name].description,
                 mode=mode,
                 error=tail[0][:300])
+        if '--export' in cmd:
+            exported.add(name)
     with open(osp.join(out_dir, f'{entry}.json')) as f:
         return json.load(f)
 
 
 def run_single(args, out_dir: str) -> dict:
-    """The ``--export`` / ``--single`` subprocess: one model, one mode."""
+    """The ``--export NAME`` / ``--single NAME@MODE`` subprocess."""
     import torch
-
-    from querypose_mm.benchmark import (export_for_benchmark,
-                                        measure_onnxruntime)
+    from benchmarking import export_for_benchmark, measure_runtime
     if args.threads:
         torch.set_num_threads(args.threads)
-    entry = args.export or args.single
-    name, mode = split_entry(entry)
-    onnx_file = osp.join(out_dir, f'{entry}.onnx')
-    exported_json = osp.join(out_dir, f'{entry}.export.json')
     if args.export:
-        result = export_for_benchmark(name, onnx_file, args.short_side,
+        onnx_file, exported_json = onnx_paths(args.export, out_dir)
+        result = export_for_benchmark(args.export, onnx_file, args.short_side,
                                       args.max_size)
-        path = exported_json
-    elif mode == 'onnxruntime':
+        dump_json_atomically(result, exported_json)
+        return result
+    entry = args.single
+    name, mode = split_entry(entry)
+    if mode in RUNTIME_MODES:
+        onnx_file, exported_json = onnx_paths(name, out_dir)
         with open(exported_json) as f:
             exported = json.load(f)
-        result = measure_onnxruntime(entry, onnx_file, exported,
-                                     args.short_side, args.max_size, args.runs,
-                                     args.warmup)
-        path = osp.join(out_dir, f'{entry}.json')
+        result = measure_runtime(entry, mode, onnx_file, exported,
+                                 args.short_side, args.max_size, args.runs,
+                                 args.warmup, args.batch_size)
     else:
         result = measure(name, args.short_side, args.max_size, args.runs,
-                         args.warmup, args.batch_size, args.device,
-                         mode == 'channels-last', args.train_step,
-                         mode == 'autocast')
+                         args.warmup, args.batch_size, args.device, mode,
+                         args.train_step)
         result.update(model=entry, mode=mode)
-        path = osp.join(out_dir, f'{entry}.json')
-    dump_json_atomically(result, path)
+    dump_json_atomically(result, osp.join(out_dir, f'{entry}.json'))
     return result
 
 
@@ -197,13 +200,15 @@ def main(argv=None):
 
     entries = [entry_with_mode(entry, args) for entry in args.models]
     rounds = {entry: [] for entry in entries}
+    exported = set()
     for round_index in range(args.rounds):
         for entry in entries:
             print(
                 f'measuring {entry} (round {round_index + 1}/'
                 f'{args.rounds}) ...',
                 flush=True)
-            rounds[entry].append(run_in_subprocess(entry, args, out_dir))
+            rounds[entry].append(
+                run_in_subprocess(entry, args, out_dir, exported))
     results = [median_round(rounds[entry]) for entry in entries]
     meta = dict(
         date=time.strftime('%Y-%m-%d'),
@@ -220,6 +225,7 @@ def main(argv=None):
           f'{args.short_side} (max {args.max_size}), {args.runs} runs after '
           f"{args.warmup} warm-up, {args.rounds} round(s)\n")
     print(format_table(results))
+    print(compare_latencies(rounds))
     print(f"\nNote: {meta['note']}.\nWritten: {out_dir}/benchmark."
           '{json,csv,png}')
     return results

@@ -15,7 +15,7 @@ from ..utils import (QuerySelector, QueryState, StageOutput, boxes_to_rois,
                      check_finite_stage, check_fpn_feats, check_part_groups,
                      check_positive_ints, image_whwh, instance_query_flows,
                      keypoints_from_box_frame, mmdet_cfg, pose_roi_size,
-                     rename_keys)
+                     rename_keys, run_in_float32)
 
 TRAIN_REGIMES = ('official', 'all_queries')
 
@@ -191,8 +191,8 @@ class QueryPoseHead(BaseHead):
         roi_feats = self.box_roi_extractor(
             feats[:self.num_box_levels], boxes_to_rois(flat_boxes, batch_inds))
         box_decoder = self.box_decoders[stage]
-        cls_scores, deltas, instance_queries, _ = box_decoder(
-            roi_feats, state.instance_queries)
+        cls_scores, deltas, instance_queries, _ = run_in_float32(
+            box_decoder, roi_feats, state.instance_queries)
         boxes = self._decode_boxes(box_decoder.bbox_coder, flat_boxes,
                                    deltas.reshape(-1, 4)).view(
                                        batch_size, num_queries, 4)

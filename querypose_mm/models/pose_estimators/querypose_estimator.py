@@ -1,9 +1,13 @@
 from typing import Dict, List, Tuple
 
+import torch
+from torch import Tensor
+
 from mmpose.models.pose_estimators import BottomupPoseEstimator
 from mmpose.registry import MODELS
+from mmpose.utils.typing import SampleList
 from ...utils.checkpoint_file import pop_checkpoint_file_read
-from ..utils import check_positive_ints
+from ..utils import PRECISIONS, check_positive_ints
 
 # what a checkpoint may lack: the RLE flow is used by the training loss only,
 # and BatchNorm's counter is not a weight
@@ -29,6 +33,13 @@ class QueryPoseEstimator(BottomupPoseEstimator):
     a missing weight, an unexpected one or one of another shape is an
     error naming the file and a few keys, unless ``partial_checkpoint``.
 
+    ``test_cfg.precision='bf16'`` runs inference in bfloat16 where
+    accuracy allows: backbone, neck, RoI extraction, the keypoint decoders'
+    conv stacks, SPEGM, SIM and part attention under ``torch.autocast``
+    with channels-last convolution weights (oneDNN's AMX / AVX512-BF16
+    kernels on a CPU), the box decoders and the keypoint coordinate and
+    sigma heads in float32 (:func:`run_in_float32`).
+
     Args:
         partial_checkpoint (bool): Only warn (mmengine's behaviour), e.g. to
             fine-tune from a checkpoint of another data set's head.
@@ -52,8 +63,24 @@ class QueryPoseEstimator(BottomupPoseEstimator):
         if self.test_cfg.get('flip_test', False):
             raise ValueError('QueryPose does not implement flip test; set '
                              'model.test_cfg.flip_test=False')
+        if self.test_cfg.get('precision', 'fp32') not in PRECISIONS:
+            raise ValueError(f'model.test_cfg.precision must be one of '
+                             f'{PRECISIONS}, got '
+                             f'{self.test_cfg["precision"]!r}')
+        self._channels_last = False
         self.partial_checkpoint = partial_checkpoint
         self.register_load_state_dict_post_hook(self._check_loaded_keys)
+
+    def predict(self, inputs: Tensor, data_samples: SampleList) -> SampleList:
+        """mmpose's prediction, in ``test_cfg.precision``."""
+        if self.test_cfg.get('precision', 'fp32') != 'bf16':
+            return super().predict(inputs, data_samples)
+        if not self._channels_last:
+            # once: the weights stay channels-last (loading copies into them)
+            self.to(memory_format=torch.channels_last)
+            self._channels_last = True
+        with torch.autocast(inputs.device.type, dtype=torch.bfloat16):
+            return super().predict(inputs, data_samples)
 
     def _load_from_state_dict(self, state_dict, prefix, *args,
                               **kwargs) -> None:

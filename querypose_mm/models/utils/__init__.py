@@ -5,15 +5,16 @@ from .checks import (check_finite_stage, check_fpn_feats, check_positive_ints,
 from .mmdet_scope import mmdet_cfg
 from .part_groups import (COCO_PARTS_5, COCO_PARTS_7, COCO_PARTS_13,
                           COCO_PARTS_17, CROWDPOSE_PARTS_7, check_part_groups)
+from .precision import PRECISIONS, run_in_float32
 from .stage_output import QuerySelector, QueryState, StageOutput
 from .state_dict import rename_keys
 
 __all__ = [
     'COCO_PARTS_5', 'COCO_PARTS_7', 'COCO_PARTS_13', 'COCO_PARTS_17',
-    'CROWDPOSE_PARTS_7', 'QuerySelector', 'QueryState', 'StageOutput',
-    'boxes_to_rois', 'check_finite_stage', 'check_fpn_feats',
+    'CROWDPOSE_PARTS_7', 'PRECISIONS', 'QuerySelector', 'QueryState',
+    'StageOutput', 'boxes_to_rois', 'check_finite_stage', 'check_fpn_feats',
     'check_positive_ints', 'check_part_groups', 'image_whwh',
     'instance_query_flows', 'keypoint_scores_from_sigma',
     'keypoints_from_box_frame', 'keypoints_to_box_frame', 'mmdet_cfg',
-    'pose_roi_size', 'rename_keys'
+    'pose_roi_size', 'rename_keys', 'run_in_float32'
 ]

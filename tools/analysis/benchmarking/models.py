@@ -7,16 +7,18 @@ resized to the same short side and padded to 32, through the whole
 This module names the models (:data:`SPECS`) and builds them and their
 inputs; :mod:`.measure` times them; :mod:`.report` writes the table.
 ``tools/analysis/benchmark.py`` runs :func:`.measure.measure` for each
-model in a fresh process, so each peak-memory figure is its own.
+model in a fresh process, so each peak-memory figure is its own. It reads
+the checkout's configs and data, so it lives in ``tools/``, not in the
+package.
 """
 import builtins
-import glob
 import os.path as osp
 import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO_ROOT = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 _QUERYPOSE_R50 = 'querypose/coco/querypose_r50-fpn_8xb2-280k_coco-800x1333.py'
 
 
@@ -35,6 +37,11 @@ class ModelSpec:
             whose ``init_weights`` fails; PyTorch's default init is as
             random for timing).
         max_batch (int, optional): Largest batch its ``predict`` takes.
+        decoded_queries (int, optional): Decode the keypoints of this many
+            queries per image: ``test_cfg.score_thr`` is set, on each
+            benchmark input, to the class probability that lets exactly
+            that many through (a derived row: the count a trained model
+            decodes at a user's threshold, measured elsewhere).
     """
     description: str
     config: str
@@ -43,6 +50,7 @@ class ModelSpec:
     pad_size_divisor: Optional[int] = None
     init_backbone_only: bool = False
     max_batch: Optional[int] = None
+    decoded_queries: Optional[int] = None
 
     @property
     def is_querypose(self) -> bool:
@@ -67,6 +75,13 @@ SPECS: Dict[str, ModelSpec] = {
         'QueryPose R50-FPN, this project\'s all-query training regime '
         '(every query decoded in training)', 'querypose:querypose/coco/'
         'querypose_r50-fpn-allqueries_8xb2-280k_coco-800x1333.py'),
+    'querypose-r50-decode5':
+    ModelSpec(
+        'QueryPose R50-FPN, keypoints decoded for 5 queries per image '
+        '(derived: test_cfg.score_thr set so that 5 pass; the trained light '
+        '100-query quick start decodes 4.75 at 0.1)',
+        f'querypose:{_QUERYPOSE_R50}',
+        decoded_queries=5),
     'querypose-r50-light':
     ModelSpec(
         'QueryPose R50-FPN, light (no Q_I update in the keypoint decoder)',
@@ -107,8 +122,12 @@ SPECS: Dict[str, ModelSpec] = {
 }
 
 # how a row runs its model: fp32 PyTorch, under autocast (bf16 on the CPU,
-# fp16 on CUDA), channels-last, or the exported ONNX model in ONNX Runtime
-MODES = ('fp32', 'autocast', 'channels-last', 'onnxruntime')
+# fp16 on CUDA), channels-last, QueryPose's bf16 inference mode
+# (test_cfg.precision='bf16'), or the exported ONNX model in ONNX Runtime or
+# OpenVINO (f32 or bf16)
+PYTORCH_MODES = ('fp32', 'autocast', 'channels-last', 'bf16')
+RUNTIME_MODES = ('onnxruntime', 'openvino', 'openvino-bf16')
+MODES = PYTORCH_MODES + RUNTIME_MODES
 
 
 def split_entry(entry: str) -> Tuple[str, str]:
@@ -121,9 +140,13 @@ def split_entry(entry: str) -> Tuple[str, str]:
     if mode not in MODES:
         raise ValueError(f'unknown mode {mode!r} in {entry!r}; choose from '
                          f'{list(MODES)}')
-    if mode == 'onnxruntime' and not SPECS[name].is_querypose:
-        raise ValueError(f'{entry}: only QueryPose models are exported to '
-                         'ONNX here')
+    spec = SPECS[name]
+    if (mode in RUNTIME_MODES or mode == 'bf16') and not spec.is_querypose:
+        raise ValueError(f'{entry}: mode {mode} is QueryPose\'s (exported '
+                         'to ONNX, or its test_cfg.precision)')
+    if mode in RUNTIME_MODES and spec.decoded_queries:
+        raise ValueError(f'{entry}: the exported graph decodes every query '
+                         '(test_cfg.score_thr is not in it)')
     return name, mode
 
 
@@ -177,9 +200,9 @@ def _strip_pretrained(node) -> None:
             _strip_pretrained(value)
 
 
-def build_model(name: str, device: str):
+def build_model(name: str, device: str, test_cfg: Optional[Dict] = None):
     """The model ``SPECS[name]`` with random weights, in eval mode, and its
-    config."""
+    config; ``test_cfg`` is merged over the spec's."""
     from mmengine.registry import init_default_scope
 
     from mmpose.registry import MODELS
@@ -187,8 +210,9 @@ def build_model(name: str, device: str):
     cfg = load_config(spec.config_path())
     init_default_scope(cfg.get('default_scope', 'mmpose'))
     _strip_pretrained(cfg.model)
-    if spec.head or spec.test_cfg:
-        cfg.model.merge(dict(head=spec.head, test_cfg=spec.test_cfg))
+    test_cfg = dict(spec.test_cfg, **(test_cfg or {}))
+    if spec.head or test_cfg:
+        cfg.model.merge(dict(head=spec.head, test_cfg=test_cfg))
     if spec.pad_size_divisor:
         cfg.model.data_preprocessor.pad_size_divisor = spec.pad_size_divisor
     model = MODELS.build(cfg.model)
@@ -219,8 +243,9 @@ def load_inputs(short_side: int, max_size: int, count: int) -> List[dict]:
     resize.update(scales=short_side, max_size=max_size)
     pipeline = Compose(pipeline)
     meta = parse_pose_metainfo(CocoDataset.METAINFO)
-    paths = sorted(
-        glob.glob(osp.join(REPO_ROOT, 'data/coco_mini/val2017/*.jpg')))
+    from querypose_mm.utils import list_images
+    folder = osp.join(REPO_ROOT, 'data/coco_mini/val2017')
+    paths = [osp.join(folder, name) for name in list_images(folder)]
     return [
         pipeline(
             dict(

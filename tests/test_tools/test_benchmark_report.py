@@ -1,7 +1,7 @@
 """The benchmark report's ratios, table and chart, on made-up rows."""
 import pytest
-
-from querypose_mm.benchmark import format_table, split_entry, write_results
+from benchmarking import (compare_latencies, format_table, split_entry,
+                          write_results)
 
 
 def row(model, rounds, **extra):
@@ -21,6 +21,8 @@ def row(model, rounds, **extra):
         torch='x',
         mmcv='y',
         rounds_latency_ms=rounds,
+        latency_runs_ms=list(rounds),
+        threads=2,
         **extra)
 
 
@@ -44,9 +46,21 @@ def test_ratios_are_taken_within_rounds_and_fall_back_to_fp32():
     assert ort['edpose_ratio_to'] == 'edpose-r50@fp32'
     assert edpose['edpose_ratio'] == 1.0
     assert '(vs edpose-r50@fp32)' in text and 'failed: TypeError' in text
-    # ONNX Runtime over PyTorch, within rounds: 0.5 and 0.6
-    assert 'QueryPose-R50 ONNX Runtime / PyTorch fp32: 0.55' in text
-    assert 'QueryPose-R50 ONNX Runtime / PyTorch channels-last: 0.65' in text
+    # each mode over fp32 PyTorch, within rounds: 0.5 and 0.6
+    assert 'querypose-r50@onnxruntime / querypose-r50@fp32: 0.55' in text
+    assert 'querypose-r50@channels-last / querypose-r50@fp32: 0.85' in text
+
+
+def test_compare_shows_each_round_of_each_row():
+    rounds = {
+        'querypose-r50@bf16': [row('querypose-r50@bf16', [30.0, 40.0])],
+        'edpose-r50@fp32': [row('edpose-r50', [100.0, 120.0])] * 2,
+        'rtmo-l@fp32': [dict(model='rtmo-l', error='TypeError')],
+    }
+    text = compare_latencies(rounds)
+    assert 'latency, batch 1' in text and 'round 2' in text
+    assert 'querypose-r50@bf16' in text and 'rtmo-l' not in text
+    assert 'milliseconds' in text
 
 
 def test_write_results_writes_json_csv_and_chart(tmp_path):
@@ -65,6 +79,11 @@ def test_unknown_names_and_modes_are_refused():
         split_entry('querypose-r50@fp8')
     with pytest.raises(ValueError, match='unknown model'):
         split_entry('querypose-r500')
-    with pytest.raises(ValueError, match='only QueryPose'):
-        split_entry('edpose-r50@onnxruntime')
+    for mode in ('onnxruntime', 'openvino-bf16', 'bf16'):
+        with pytest.raises(ValueError, match="is QueryPose's"):
+            split_entry(f'edpose-r50@{mode}')
+    with pytest.raises(ValueError, match='decodes every query'):
+        split_entry('querypose-r50-decode5@openvino')
+    assert split_entry('querypose-r50-decode5@bf16') == (
+        'querypose-r50-decode5', 'bf16')
     assert split_entry('rtmo-l') == ('rtmo-l', 'fp32')

@@ -5,15 +5,19 @@ from typing import Dict, List
 
 import numpy as np
 
-from ..utils.files import atomic_output, dump_json_atomically
+from querypose_mm.utils import atomic_output, dump_json_atomically
+from .models import PYTORCH_MODES, RUNTIME_MODES
 
 CSV_FIELDS = [
     'model', 'params_m', 'gmacs', 'latency_ms_median', 'latency_ms_p90',
     'throughput_img_s', 'throughput_batch', 'peak_mem_mb', 'input_hw',
     'device', 'torch', 'mmcv', 'threads', 'mode', 'channels_last', 'autocast',
-    'edpose_ratio', 'edpose_ratio_to', 'error'
+    'decoded_queries', 'edpose_ratio', 'edpose_ratio_to', 'error'
 ]
 EDPOSE = 'edpose-r50'
+# breakdown entries that are not a module group's time
+CONVERSIONS = ('dtype/layout conversions (within the above)',
+               'conversion ops per step')
 
 
 def add_edpose_ratios(results: List[dict]) -> None:
@@ -85,10 +89,16 @@ def format_table(results: List[dict]) -> str:
     for r in results:
         if 'breakdown_ms' in r:
             text += f"\n\n{r['model']}: time per module group (ms, batch 1)\n"
-            total = sum(r['breakdown_ms'].values())
-            for group, ms in sorted(
-                    r['breakdown_ms'].items(), key=lambda kv: -kv[1]):
-                text += f'  {group:<36} {ms:9.1f}  {100 * ms / total:5.1f} %\n'
+            groups = {
+                k: v
+                for k, v in r['breakdown_ms'].items() if k not in CONVERSIONS
+            }
+            total = sum(groups.values())
+            for group, ms in sorted(groups.items(), key=lambda kv: -kv[1]):
+                text += f'  {group:<44} {ms:9.1f}  {100 * ms / total:5.1f} %\n'
+            for key in CONVERSIONS:
+                if key in r['breakdown_ms']:
+                    text += f"  {key:<44} {r['breakdown_ms'][key]:9.1f}\n"
         for step in r.get('train_step', []):
             if 'error' in step:
                 text += f"{r['model']} train step, amp {step['amp']}: " \
@@ -99,17 +109,40 @@ def format_table(results: List[dict]) -> str:
                          f"{step['iter_s_median']:.2f} s/iter, peak "
                          f"{step['peak_mem_mb']:.0f} MB\n")
     by_model = {r['model']: r for r in results if 'error' not in r}
-    pairs = [(f'querypose-r50@{mode}', 'querypose-r50@onnxruntime',
-              f'QueryPose-R50 ONNX Runtime / PyTorch {mode}')
-             for mode in ('fp32', 'autocast', 'channels-last')]
-    pairs.append(('querypose-tiny@fp32', 'querypose-tiny@onnxruntime',
-                  'Quick-start model ONNX Runtime / PyTorch fp32'))
-    for pytorch, ort, label in pairs:
-        if pytorch in by_model and ort in by_model:
-            ratio = round_ratio(by_model[ort], by_model[pytorch])
-            text += f'\n{label}: {ratio:.2f}'
-    text += '\n' if pairs else ''
-    return text
+    for model in ('querypose-r50', 'querypose-tiny'):
+        for other in (*PYTORCH_MODES[1:], *RUNTIME_MODES):
+            pair = (f'{model}@{other}', f'{model}@fp32')
+            if all(entry in by_model for entry in pair):
+                ratio = round_ratio(*(by_model[entry] for entry in pair))
+                text += f'\n{pair[0]} / {pair[1]}: {ratio:.2f}'
+    return text + '\n'
+
+
+def compare_latencies(rounds: Dict[str, List[dict]]) -> str:
+    """``torch.utils.benchmark.Compare``'s table of every row's batch-1
+    latency in each round (rounds as columns)."""
+    from torch.utils.benchmark import Compare, Measurement
+    from torch.utils.benchmark.utils.common import TaskSpec
+    measurements = []
+    for entry, results in rounds.items():
+        for index, result in enumerate(results):
+            if 'error' in result:
+                continue
+            measurements.append(
+                Measurement(
+                    number_per_run=1,
+                    raw_times=[t / 1000 for t in result['latency_runs_ms']],
+                    task_spec=TaskSpec(
+                        stmt='test_step',
+                        setup='',
+                        label='latency, batch 1',
+                        sub_label=entry,
+                        description=f'round {index + 1}',
+                        num_threads=result['threads'])))
+    if not measurements:
+        return ''
+    compare = Compare(measurements)
+    return str(compare)
 
 
 def _plot(results: List[dict], path: str) -> None:

@@ -145,8 +145,8 @@ def _dtypes_seen(model, modules_by_role):
 
 def test_bf16_inference_keeps_in_float32_what_accuracy_needs():
     """test_cfg.precision='bf16': backbone, FPN, conv stacks and SPEGM in
-    bfloat16 with channels-last weights; the box decoders and the
-    coordinate/sigma heads in float32; persons close to float32's."""
+    bfloat16 (the conv stacks' weights channels-last); the box decoders and
+    the coordinate/sigma heads in float32; persons close to float32's."""
     model = build_quickstart_model(seed=0).eval()
     batch = _real_test_batch()
     with torch.no_grad():
@@ -172,6 +172,7 @@ def test_bf16_inference_keeps_in_float32_what_accuracy_needs():
         assert seen[role] == {(fp32, fp32)}, role
     assert head.keypoint_decoders[0].conv_stack[0].weight.is_contiguous(
         memory_format=torch.channels_last)
+    assert model.backbone.conv1.weight.is_contiguous()
     for sample_got, sample_expected in zip(got, expected):
         pred, ref = sample_got.pred_instances, sample_expected.pred_instances
         assert pred.keypoints.dtype == ref.keypoints.dtype

@@ -14,8 +14,10 @@ timed through ``QueryPoseOnnxRuntime`` / ``QueryPoseOpenVINO``, CPU).
 ``--mode`` sets the mode of the names without one. Every row gets its
 latency ratio to ED-Pose-R50 in the same mode when that was measured in the
 run, else to ED-Pose-R50 in fp32. ``--rounds R`` measures the whole list R
-times, interleaved (A, B, A, B), keeps each row's median round and takes
-each ratio within a round.
+times, interleaved (A, B, A, B), and takes each ratio within a round; a
+row's latency is its median round's, its other figures (params, GMACs,
+throughput, memory, breakdown, training step) the first round's: the later
+rounds time the latency alone.
 
 Each model (``SPECS`` in ``tools/analysis/benchmarking/models.py``) is
 built with random weights and measured in a fresh subprocess (its own peak
@@ -92,6 +94,8 @@ def parse_args(argv=None):
         help='for tests: short side 256, 2 runs, 1 warm-up')
     parser.add_argument('--out-dir', default='work_dirs/benchmark')
     parser.add_argument('--single', help=argparse.SUPPRESS)
+    parser.add_argument(
+        '--latency-only', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--export', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for entry in args.models:
@@ -117,11 +121,13 @@ def onnx_paths(name: str, out_dir: str) -> tuple:
                      f'{name}.onnx'), osp.join(out_dir, f'{name}.export.json'))
 
 
-def run_in_subprocess(entry: str, args, out_dir: str, exported: set) -> dict:
+def run_in_subprocess(entry: str, args, out_dir: str, exported: set,
+                      latency_only: bool) -> dict:
     """Measure one row in a fresh process; a runtime row's model is
     exported first, once per run (``exported`` holds those done)."""
     name, mode = split_entry(entry)
     base = [sys.executable, osp.abspath(__file__), '--out-dir', out_dir]
+    base += ['--latency-only'] * latency_only
     for option in MEASURE_OPTIONS:
         value = getattr(args, option)
         if value is not None:
@@ -168,26 +174,29 @@ def run_single(args, out_dir: str) -> dict:
             exported = json.load(f)
         result = measure_runtime(entry, mode, onnx_file, exported,
                                  args.short_side, args.max_size, args.runs,
-                                 args.warmup, args.batch_size)
+                                 args.warmup, args.batch_size,
+                                 args.latency_only)
     else:
         result = measure(name, args.short_side, args.max_size, args.runs,
                          args.warmup, args.batch_size, args.device, mode,
-                         args.train_step)
+                         args.train_step and not args.latency_only,
+                         args.latency_only)
         result.update(model=entry, mode=mode)
     dump_json_atomically(result, osp.join(out_dir, f'{entry}.json'))
     return result
 
 
 def median_round(rounds: list) -> dict:
-    """The round with the median latency (all of one round's figures)."""
+    """The first round's figures with the latency of the median round
+    (the later rounds measure the latency alone)."""
     ok = [r for r in rounds if 'error' not in r]
     if not ok:
         return rounds[0]
-    ok.sort(key=lambda r: r['latency_ms_median'])
-    result = dict(ok[(len(ok) - 1) // 2])
-    result['rounds_latency_ms'] = [
-        r['latency_ms_median'] for r in rounds if 'error' not in r
-    ]
+    median = sorted(
+        ok, key=lambda r: r['latency_ms_median'])[(len(ok) - 1) // 2]
+    result = dict(ok[0])
+    result.update({k: v for k, v in median.items() if k.startswith('latency')})
+    result['rounds_latency_ms'] = [r['latency_ms_median'] for r in ok]
     return result
 
 
@@ -208,7 +217,8 @@ def main(argv=None):
                 f'{args.rounds}) ...',
                 flush=True)
             rounds[entry].append(
-                run_in_subprocess(entry, args, out_dir, exported))
+                run_in_subprocess(entry, args, out_dir, exported, round_index
+                                  > 0))
     results = [median_round(rounds[entry]) for entry in entries]
     meta = dict(
         date=time.strftime('%Y-%m-%d'),

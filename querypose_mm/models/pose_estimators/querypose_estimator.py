@@ -34,11 +34,14 @@ class QueryPoseEstimator(BottomupPoseEstimator):
     error naming the file and a few keys, unless ``partial_checkpoint``.
 
     ``test_cfg.precision='bf16'`` runs inference in bfloat16 where
-    accuracy allows: backbone, neck, RoI extraction, the keypoint decoders'
-    conv stacks, SPEGM, SIM and part attention under ``torch.autocast``
-    with channels-last convolution weights (oneDNN's AMX / AVX512-BF16
-    kernels on a CPU), the box decoders and the keypoint coordinate and
-    sigma heads in float32 (:func:`run_in_float32`).
+    accuracy allows: backbone, neck, the keypoint decoders' conv stacks,
+    SPEGM, SIM and part attention under ``torch.autocast`` (oneDNN's AMX /
+    AVX512-BF16 kernels on a CPU), the box decoders and the keypoint
+    coordinate and sigma heads in float32 (:func:`run_in_float32`). The
+    conv stacks and SPEGM get channels-last weights (on their 14x14 RoIs
+    oneDNN's bf16 kernels prefer it); the backbone and neck stay NCHW
+    (channels-last made them 2.3x slower in bf16, measured on an AVX512-BF16
+    CPU).
 
     Args:
         partial_checkpoint (bool): Only warn (mmengine's behaviour), e.g. to
@@ -77,7 +80,9 @@ class QueryPoseEstimator(BottomupPoseEstimator):
             return super().predict(inputs, data_samples)
         if not self._channels_last:
             # once: the weights stay channels-last (loading copies into them)
-            self.to(memory_format=torch.channels_last)
+            for decoder in self.head.keypoint_decoders:
+                decoder.conv_stack.to(memory_format=torch.channels_last)
+                decoder.spegm.to(memory_format=torch.channels_last)
             self._channels_last = True
         with torch.autocast(inputs.device.type, dtype=torch.bfloat16):
             return super().predict(inputs, data_samples)

@@ -226,9 +226,10 @@ def score_thr_for(model, batch, num_decoded: int) -> float:
     with torch.no_grad():
         data = model.data_preprocessor(batch, False)
         feats = model.extract_feat(data['inputs'])
+        # a threshold no query reaches: the box stages alone
         cls_scores = model.head.run_stages_above(
             feats, image_whwh(data['data_samples'], feats[0].device),
-            0.0).cls_scores
+            2.0).cls_scores
     probs = cls_scores.flatten(1).sigmoid()
     return probs.topk(num_decoded, dim=1).values[:, -1].min().item()
 
@@ -254,13 +255,21 @@ def export_for_benchmark(name: str, onnx_file: str, short_side: int,
         gmacs=count_macs(model, single) / 1e9)
 
 
-def measure_runtime(entry: str, mode: str, onnx_file: str, exported: dict,
-                    short_side: int, max_size: int, runs: int, warmup: int,
-                    batch_size: int) -> dict:
+def measure_runtime(entry: str,
+                    mode: str,
+                    onnx_file: str,
+                    exported: dict,
+                    short_side: int,
+                    max_size: int,
+                    runs: int,
+                    warmup: int,
+                    batch_size: int,
+                    latency_only: bool = False) -> dict:
     """Latency, throughput and peak RSS of the exported model in ONNX
     Runtime or OpenVINO (``mode``: ``onnxruntime``, ``openvino``,
     ``openvino-bf16``): normalise, pad, the graph, top-k, back to the
-    image, on the same resized images as the PyTorch rows' ``test_step``."""
+    image, on the same resized images as the PyTorch rows' ``test_step``;
+    ``latency_only`` as in :func:`measure`."""
     import mmcv
     import torch
 
@@ -278,9 +287,17 @@ def measure_runtime(entry: str, mode: str, onnx_file: str, exported: dict,
         warmup,
         sub_label=name,
         description=mode)
+    if latency_only:
+        return dict(
+            model=entry,
+            latency_ms_median=1000 * float(np.median(latency)),
+            latency_runs_ms=[1000 * t for t in latency],
+            latency_ms_p90=1000 * float(np.percentile(latency, 90)),
+            threads=torch.get_num_threads())
     # a batch of one input shape, as the runtime batches
     batch = [images[0]] * batch_size
-    batch_times = time_calls(lambda: runtime(batch), max(runs // 2, 1), 1)
+    batch_times = latency if batch_size == 1 else time_calls(
+        lambda: runtime(batch), max(runs // 2, 1), 1)
     if backend == 'openvino':
         import openvino
         version = dict(openvino=openvino.__version__)
@@ -315,14 +332,16 @@ def measure(name: str,
             batch_size: int = 2,
             device: str = 'cpu',
             mode: str = 'fp32',
-            with_train_step: bool = False) -> dict:
+            with_train_step: bool = False,
+            latency_only: bool = False) -> dict:
     """Every figure of one model in a PyTorch ``mode`` (``fp32``,
     ``autocast``: ``torch.autocast``, bf16 on the CPU and fp16 on CUDA, as
     mmengine's ``test_cfg=dict(fp16=True)``; ``channels-last``; ``bf16``:
     QueryPose's ``test_cfg.precision='bf16'``): params (M), GMACs of one
     forward at the input, latency at batch 1 (median, p90 over ``runs``),
     throughput at ``batch_size``, peak memory; for QueryPose the time per
-    module group and, with ``with_train_step``, the training iteration."""
+    module group and, with ``with_train_step``, the training iteration.
+    ``latency_only`` measures the latency alone (a later round)."""
     import mmcv
     import torch
     spec = SPECS[name]
@@ -356,29 +375,32 @@ def measure(name: str,
             warmup,
             sub_label=name,
             description=mode)
-        batch_times = time_calls(lambda: model.test_step(batched),
-                                 max(runs // 2, 1), 1)
+        batch_times = latency if batch_size == 1 or latency_only else \
+            time_calls(lambda: model.test_step(batched), max(runs // 2, 1), 1)
     result = dict(
         model=name,
         description=spec.description,
-        params_m=sum(p.numel() for p in model.parameters()) / 1e6,
-        gmacs=count_macs(model, single, precision) / 1e9,
         latency_ms_median=1000 * float(np.median(latency)),
         latency_runs_ms=[1000 * t for t in latency],
         latency_ms_p90=1000 * float(np.percentile(latency, 90)),
+        input_hw=tuple(single['inputs'][0].shape[-2:]),
+        threads=torch.get_num_threads(),
+        decoded_queries=decoded)
+    if latency_only:
+        return result
+    result.update(
+        params_m=sum(p.numel() for p in model.parameters()) / 1e6,
+        gmacs=count_macs(model, single, precision) / 1e9,
         throughput_img_s=batch_size / float(np.median(batch_times)),
         throughput_batch=batch_size,
         peak_mem_mb=peak_memory_mb(device),
-        input_hw=tuple(single['inputs'][0].shape[-2:]),
         device=torch.cuda.get_device_name()
         if device.startswith('cuda') else device,
         torch=torch.__version__,
         mmcv=mmcv.__version__,
-        threads=torch.get_num_threads(),
         channels_last=mode == 'channels-last',
         autocast=str(dtype).replace('torch.', '')
-        if mode == 'autocast' else 'off',
-        decoded_queries=decoded)
+        if mode == 'autocast' else 'off')
     if spec.is_querypose:
         result['breakdown_ms'] = module_breakdown(model, single, device,
                                                   max(runs // 2, 1), precision)

@@ -1,7 +1,10 @@
-"""The benchmark report's ratios, table and chart, on made-up rows."""
+"""The benchmark's modules (tools/analysis/benchmarking): the report's
+ratios, table and chart on made-up rows, and the derived score-threshold
+row's threshold."""
 import pytest
-from benchmarking import (compare_latencies, format_table, split_entry,
-                          write_results)
+from benchmarking import (as_batch, compare_latencies, format_table,
+                          load_inputs, split_entry, write_results)
+from benchmarking.measure import score_thr_for
 
 
 def row(model, rounds, **extra):
@@ -87,3 +90,21 @@ def test_unknown_names_and_modes_are_refused():
     assert split_entry('querypose-r50-decode5@bf16') == (
         'querypose-r50-decode5', 'bf16')
     assert split_entry('rtmo-l') == ('rtmo-l', 'fp32')
+
+
+def test_the_derived_row_decodes_exactly_the_count_it_names():
+    import torch
+
+    from querypose_mm.models.utils import image_whwh
+    from querypose_mm.testing import build_quickstart_model
+    model = build_quickstart_model(
+        keypoint_decoder=dict(update_instance_query=False)).eval()
+    batch = as_batch(load_inputs(256, 427, 1))
+    for count in (1, 5, 12):
+        thr = score_thr_for(model, batch, count)
+        with torch.no_grad():
+            data = model.data_preprocessor(batch, False)
+            feats = model.extract_feat(data['inputs'])
+            last = model.head.run_stages_above(
+                feats, image_whwh(data['data_samples'], 'cpu'), thr)
+        assert len(last.decoded) == count

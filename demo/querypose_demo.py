@@ -2,7 +2,8 @@
 
     python demo/querypose_demo.py INPUT --config CONFIG --checkpoint CKPT \
         [--out-dir demo_out] [--show] [--pose-thr 0.1] [--kpt-thr 0.3] \
-        [--max-persons N] [--batch-size 1] [--device cpu|cuda:0]
+        [--max-persons N] [--batch-size 1] [--precision f32|bf16] \
+        [--device cpu|cuda:0]
     python demo/querypose_demo.py INPUT --backend onnxruntime|openvino \
         --onnx querypose.onnx [--precision f32|bf16] [same options]
 
@@ -77,7 +78,8 @@ def parse_args(argv=None):
         '--precision',
         choices=('f32', 'bf16'),
         default='f32',
-        help='openvino: inference precision')
+        help='pytorch: model.test_cfg.precision (bf16: float32 box '
+        'decoders and keypoint heads); openvino: inference precision')
     parser.add_argument(
         '--batch-size',
         type=int,
@@ -116,8 +118,9 @@ def parse_args(argv=None):
         parser.error(f'--batch-size must be >= 1, got {args.batch_size}')
     if args.batch_size > 1 and args.input.startswith('webcam'):
         parser.error('a camera runs frame by frame: drop --batch-size')
-    if args.precision != 'f32' and args.backend != 'openvino':
-        parser.error(f'--precision {args.precision} needs --backend openvino')
+    if args.precision != 'f32' and args.backend == 'onnxruntime':
+        parser.error(f'--precision {args.precision}: ONNX Runtime runs the '
+                     'file in f32; use --backend openvino or pytorch')
     return args
 
 
@@ -232,6 +235,8 @@ def pytorch_frames(args, frames: Iterator[Frame]) -> Iterator[tuple]:
         pose_inferencer.model.head.max_per_img = args.max_persons
     set_pose_thr(pose_inferencer.visualizer, args.pose_thr)
     model = pose_inferencer.model
+    if args.precision == 'bf16':
+        model.test_cfg['precision'] = 'bf16'
     drawn_from = getattr(pose_inferencer.visualizer, 'pose_score_thr', None)
     if not (args.all_persons or drawn_from is None
             or model.head.keypoints_feed_box_decoders):

@@ -548,7 +548,8 @@ def test_demo_on_a_video_writes_the_drawn_video_with_progress(
         sys.executable, 'demo/querypose_demo.py', video, '--config',
         CPU_CONFIG, '--checkpoint', quickstart['summary']['checkpoint'],
         '--out-dir',
-        str(tmp_path / 'out'), '--pose-thr', '0.2'
+        str(tmp_path / 'out'), '--pose-thr', '0.2', '--precision', 'bf16',
+        '--batch-size', '2'
     ])
     assert re.search(r'3/3, [\d.]+ task/s', output)  # mmengine's bar, fps
     assert '3 frame(s) done' in output

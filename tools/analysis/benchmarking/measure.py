@@ -215,15 +215,22 @@ def train_step(name: str, short_side: int, max_size: int, batch_size: int,
     return results
 
 
-def score_thr_for(model, batch, num_decoded: int) -> float:
+def score_thr_for(model,
+                  batch,
+                  num_decoded: int,
+                  precision=nullcontext) -> float:
     """The ``test_cfg.score_thr`` at which each image of ``batch`` decodes
     the keypoints of at least ``num_decoded`` queries (exactly that many
     for one image): the smallest, over the images, of the
-    ``num_decoded``-th largest final class probability."""
+    ``num_decoded``-th largest final class probability, computed in the
+    precision the model will run in."""
     import torch
 
     from querypose_mm.models.utils import image_whwh
-    with torch.no_grad():
+    bf16 = model.test_cfg.get('precision') == 'bf16'
+    device_type = next(model.parameters()).device.type
+    with torch.no_grad(), precision(), torch.autocast(
+            device_type, dtype=torch.bfloat16, enabled=bf16):
         data = model.data_preprocessor(batch, False)
         feats = model.extract_feat(data['inputs'])
         # a threshold no query reaches: the box stages alone
@@ -353,11 +360,6 @@ def measure(name: str,
     single = as_batch(samples[:1])
     batch_size = min(batch_size, spec.max_batch or batch_size)
     batched = as_batch(samples[:batch_size])
-    decoded = None
-    if spec.decoded_queries:
-        model.test_cfg['score_thr'] = score_thr_for(model, single,
-                                                    spec.decoded_queries)
-        decoded = spec.decoded_queries
     if device.startswith('cuda'):
         torch.cuda.reset_peak_memory_stats()
     dtype = torch.float16 if device.startswith('cuda') else torch.bfloat16
@@ -367,6 +369,15 @@ def measure(name: str,
             device_type=device.split(':')[0],
             dtype=dtype,
             enabled=mode == 'autocast')
+
+    decoded = []
+    if spec.decoded_queries:
+        model.test_cfg['score_thr'] = score_thr_for(model, single,
+                                                    spec.decoded_queries,
+                                                    precision)
+        # what the timed steps decode, counted at the last stage
+        model.head.keypoint_decoders[-1].register_forward_hook(
+            lambda _m, args, _out: decoded.append(args[0].shape[0]))
 
     with torch.no_grad(), precision():
         latency = time_calls(
@@ -385,7 +396,7 @@ def measure(name: str,
         latency_ms_p90=1000 * float(np.percentile(latency, 90)),
         input_hw=tuple(single['inputs'][0].shape[-2:]),
         threads=torch.get_num_threads(),
-        decoded_queries=decoded)
+        decoded_queries=decoded[-1] if decoded else None)
     if latency_only:
         return result
     result.update(

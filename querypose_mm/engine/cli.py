@@ -1,5 +1,6 @@
-"""Command-line options that tools/train.py and tools/test.py share, with
-the meaning mmpose's tools give them."""
+"""Command-line options that the tools share: tools/train.py's and
+tools/test.py's with the meaning mmpose's tools give them, and the exported
+model's runtime options of the deployment tools."""
 import argparse
 
 from mmengine.config import Config
@@ -31,3 +32,16 @@ def apply_visualization_args(cfg: Config, args: argparse.Namespace) -> None:
             wait_time=args.wait_time,
             interval=args.interval,
             out_dir=args.show_dir)
+
+
+def add_runtime_args(parser: argparse.ArgumentParser) -> None:
+    """``--backend onnxruntime|openvino`` and ``--precision f32|bf16`` (for
+    :func:`querypose_mm.deployment.build_runtime`)."""
+    from ..deployment.runtimes import OPENVINO_PRECISIONS, RUNTIME_BACKENDS
+    parser.add_argument(
+        '--backend', choices=RUNTIME_BACKENDS, default='onnxruntime')
+    parser.add_argument(
+        '--precision',
+        choices=OPENVINO_PRECISIONS,
+        default='f32',
+        help='OpenVINO\'s inference precision')

@@ -24,7 +24,8 @@ import numpy as np
 
 import querypose_mm  # noqa: F401  (registers the modules)
 from mmpose.apis import inference_bottomup, init_model
-from querypose_mm.deployment import RUNTIME_BACKENDS, build_runtime
+from querypose_mm.deployment import build_runtime
+from querypose_mm.engine.cli import add_runtime_args
 from querypose_mm.utils import dump_json_atomically, list_images
 
 
@@ -33,13 +34,7 @@ def parse_args(argv=None):
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('onnx')
-    parser.add_argument(
-        '--backend', choices=RUNTIME_BACKENDS, default='onnxruntime')
-    parser.add_argument(
-        '--precision',
-        choices=('f32', 'bf16'),
-        default='f32',
-        help='OpenVINO\'s inference precision')
+    add_runtime_args(parser)
     parser.add_argument(
         '--images',
         default=osp.join(

@@ -22,8 +22,9 @@ from mmengine.registry import init_default_scope
 
 import querypose_mm  # noqa: F401  (registers the modules)
 from mmpose.registry import DATASETS
-from querypose_mm.deployment import RUNTIME_BACKENDS, build_runtime
+from querypose_mm.deployment import build_runtime
 from querypose_mm.deployment.runtimes import CONFIG_KEY
+from querypose_mm.engine.cli import add_runtime_args
 from querypose_mm.utils import dump_json_atomically
 
 
@@ -32,13 +33,7 @@ def parse_args(argv=None):
     parser.add_argument('onnx', help='model from pytorch2onnx.py')
     parser.add_argument(
         '--config', help='config to evaluate with (default: the stored one)')
-    parser.add_argument(
-        '--backend', choices=RUNTIME_BACKENDS, default='onnxruntime')
-    parser.add_argument(
-        '--precision',
-        choices=('f32', 'bf16'),
-        default='f32',
-        help='OpenVINO\'s inference precision')
+    add_runtime_args(parser)
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument(
         '--cfg-options',

@@ -29,3 +29,10 @@ def load_tool(rel_path: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def openvino_crashes_here() -> bool:
+    """True under an oneDNN ISA cap that OpenVINO's CPU plugin crashes on
+    (the AVX2 check run of an AVX-512 machine): its tests are skipped."""
+    from querypose_mm.deployment.runtimes import onednn_isa_cap_below_cpu
+    return onednn_isa_cap_below_cpu() is not None

@@ -6,6 +6,7 @@ settings come from the model's metadata, written by
 :func:`~querypose_mm.deployment.export_onnx`.
 """
 import json
+import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -19,6 +20,26 @@ OUTPUT_NAMES = ('cls_logits', 'boxes', 'keypoints', 'sigma_logits')
 OPENVINO_PRECISIONS = ('f32', 'bf16')
 
 Persons = Dict[str, np.ndarray]
+
+
+def onednn_isa_cap_below_cpu() -> Optional[str]:
+    """The ``ONEDNN_MAX_CPU_ISA`` (or ``DNNL_MAX_CPU_ISA``) cap when it is
+    below AVX-512 on a CPU that has AVX-512, else None.
+
+    OpenVINO 2026.4's CPU plugin crashes (segmentation fault) at its first
+    inference under such a cap (measured: every cap below AVX512_CORE on
+    an AVX512-BF16 CPU), so :class:`QueryPoseOpenVINO` refuses it first.
+    """
+    cap = os.environ.get('ONEDNN_MAX_CPU_ISA') or os.environ.get(
+        'DNNL_MAX_CPU_ISA')
+    if not cap or cap.upper().startswith(('AVX512', 'AMX', 'ALL')):
+        return None
+    try:
+        with open('/proc/cpuinfo') as f:
+            has_avx512 = ' avx512f' in f.read()
+    except OSError:
+        return None
+    return cap if has_avx512 else None
 
 
 def same_shape_groups(shapes: Sequence[tuple]) -> List[List[int]]:
@@ -284,6 +305,12 @@ class QueryPoseOpenVINO(QueryPoseRuntime):
     def _load(self, onnx_file: str) -> Dict[str, str]:
         import openvino
 
+        cap = onednn_isa_cap_below_cpu()
+        if cap is not None:
+            raise RuntimeError(
+                f'ONEDNN_MAX_CPU_ISA={cap} caps oneDNN below this CPU\'s '
+                'AVX-512, under which OpenVINO\'s CPU plugin crashes; unset '
+                'it for OpenVINO (the plugin picks its kernels itself)')
         core = openvino.Core()
         if self.device not in core.available_devices:
             raise ValueError(f'OpenVINO device {self.device!r} is not '

@@ -8,6 +8,7 @@ settings come from the model's metadata, written by
 import json
 import os
 import os.path as osp
+from abc import ABC, abstractmethod
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
@@ -50,7 +51,7 @@ def same_shape_groups(shapes: Sequence[tuple]) -> List[List[int]]:
     return list(groups.values())
 
 
-class QueryPoseRuntime:
+class QueryPoseRuntime(ABC):
     """Pre-processing, batching and post-processing of an exported QueryPose
     model; the subclasses run the graph.
 
@@ -69,13 +70,18 @@ class QueryPoseRuntime:
 
     Args:
         onnx_file (str): An exported model.
+
+    Attributes:
+        metadata (dict[str, str]): The file's metadata.
+        max_batch (int, optional): The graph's fixed batch size (1 for
+            exports from before batches were dynamic), or None if any batch
+            runs.
     """
 
     def __init__(self, onnx_file: str) -> None:
         if not osp.isfile(onnx_file):
             raise FileNotFoundError(f'ONNX model {onnx_file!r} does not exist')
-        self.onnx_file = onnx_file
-        self.metadata = self._load(onnx_file)
+        self.metadata, self.max_batch = self._load(onnx_file)
         if METADATA_KEY not in self.metadata:
             raise ValueError(
                 f'{onnx_file} has no {METADATA_KEY!r} metadata: export it '
@@ -85,20 +91,15 @@ class QueryPoseRuntime:
         self.std = np.asarray(self.settings['std'], np.float32)
         self.max_per_img = self.settings['max_per_img']
 
-    def _load(self, onnx_file: str) -> Dict[str, str]:
-        """Load the graph; returns the file's metadata."""
-        raise NotImplementedError
+    @abstractmethod
+    def _load(self, onnx_file: str) -> Tuple[Dict[str, str], Optional[int]]:
+        """Load the graph; returns the file's metadata and the graph's
+        fixed batch size (None if dynamic)."""
 
+    @abstractmethod
     def _run(self, inputs: np.ndarray,
              img_whwh: np.ndarray) -> Sequence[np.ndarray]:
         """The graph's outputs, in :data:`OUTPUT_NAMES` order."""
-        raise NotImplementedError
-
-    @property
-    def max_batch(self) -> Optional[int]:
-        """The graph's fixed batch size (1 for exports before batches were
-        dynamic), or None if any batch runs."""
-        raise NotImplementedError
 
     def resize_shape(self, height: int, width: int) -> Tuple[int, int]:
         """The (h, w) an (h, w) image is resized to: the test pipeline's
@@ -251,16 +252,13 @@ class QueryPoseOnnxRuntime(QueryPoseRuntime):
         self.providers = list(providers or ['CPUExecutionProvider'])
         super().__init__(onnx_file)
 
-    def _load(self, onnx_file: str) -> Dict[str, str]:
+    def _load(self, onnx_file: str) -> Tuple[Dict[str, str], Optional[int]]:
         import onnxruntime
         self.session = onnxruntime.InferenceSession(
             onnx_file, providers=self.providers)
-        return self.session.get_modelmeta().custom_metadata_map
-
-    @property
-    def max_batch(self) -> Optional[int]:
         batch = self.session.get_inputs()[0].shape[0]
-        return batch if isinstance(batch, int) else None
+        return (self.session.get_modelmeta().custom_metadata_map,
+                batch if isinstance(batch, int) else None)
 
     def _run(self, inputs: np.ndarray,
              img_whwh: np.ndarray) -> Sequence[np.ndarray]:
@@ -302,7 +300,7 @@ class QueryPoseOpenVINO(QueryPoseRuntime):
         self.num_threads = num_threads
         super().__init__(onnx_file)
 
-    def _load(self, onnx_file: str) -> Dict[str, str]:
+    def _load(self, onnx_file: str) -> Tuple[Dict[str, str], Optional[int]]:
         import openvino
 
         cap = onednn_isa_cap_below_cpu()
@@ -326,19 +324,13 @@ class QueryPoseOpenVINO(QueryPoseRuntime):
             for key in (METADATA_KEY, CONFIG_KEY)
             if model.has_rt_info(['framework', key])
         }
-        self._batch_dim = model.inputs[0].get_partial_shape()[0]
+        batch = model.inputs[0].get_partial_shape()[0]
         config = dict(INFERENCE_PRECISION_HINT=self.precision)
         if self.num_threads:
             config['INFERENCE_NUM_THREADS'] = self.num_threads
         self.compiled = core.compile_model(model, self.device, config)
         self.request = self.compiled.create_infer_request()
-        return metadata
-
-    @property
-    def max_batch(self) -> Optional[int]:
-        if self._batch_dim.is_dynamic:
-            return None
-        return self._batch_dim.get_length()
+        return metadata, None if batch.is_dynamic else batch.get_length()
 
     def _run(self, inputs: np.ndarray,
              img_whwh: np.ndarray) -> Sequence[np.ndarray]:

@@ -294,7 +294,7 @@ def test_a_list_of_images_gives_each_the_persons_it_gets_alone(
         for got, expected in zip(batched, alone):
             assert_same_persons(got, expected)
     # a graph with a fixed batch (exported before batches were dynamic)
-    monkeypatch.setattr(type(runtime), 'max_batch', property(lambda _: 1))
+    monkeypatch.setattr(runtime, 'max_batch', 1)
     runs.clear()
     assert len(runtime(images, batch_size=3)) == 4 and runs == [1] * 4
     with pytest.raises(ValueError, match='batch_size must be >= 1'):

@@ -70,7 +70,6 @@ class QueryPoseEstimator(BottomupPoseEstimator):
             raise ValueError(f'model.test_cfg.precision must be one of '
                              f'{PRECISIONS}, got '
                              f'{self.test_cfg["precision"]!r}')
-        self._channels_last = False
         self.partial_checkpoint = partial_checkpoint
         self.register_load_state_dict_post_hook(self._check_loaded_keys)
 
@@ -78,12 +77,11 @@ class QueryPoseEstimator(BottomupPoseEstimator):
         """mmpose's prediction, in ``test_cfg.precision``."""
         if self.test_cfg.get('precision', 'fp32') != 'bf16':
             return super().predict(inputs, data_samples)
-        if not self._channels_last:
-            # once: the weights stay channels-last (loading copies into them)
-            for decoder in self.head.keypoint_decoders:
-                decoder.conv_stack.to(memory_format=torch.channels_last)
-                decoder.spegm.to(memory_format=torch.channels_last)
-            self._channels_last = True
+        # a no-op once done: weights already channels-last are kept, and a
+        # checkpoint loads into them as they are
+        for decoder in self.head.keypoint_decoders:
+            decoder.conv_stack.to(memory_format=torch.channels_last)
+            decoder.spegm.to(memory_format=torch.channels_last)
         with torch.autocast(inputs.device.type, dtype=torch.bfloat16):
             return super().predict(inputs, data_samples)
 

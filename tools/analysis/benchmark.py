@@ -100,7 +100,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     for entry in args.models:
         try:
-            split_entry(entry if '@' in entry else f'{entry}@{args.mode}')
+            split_entry(entry_with_mode(entry, args))
         except ValueError as error:
             parser.error(str(error))
     if args.quick:

@@ -38,6 +38,14 @@ def time_calls(fn: Callable[[], object],
     return [timer.timeit(1).median for _ in range(runs)]
 
 
+def latency_figures(latency: List[float]) -> dict:
+    """Median, p90 and every run of ``latency`` (seconds), in ms."""
+    return dict(
+        latency_ms_median=1000 * float(np.median(latency)),
+        latency_runs_ms=[1000 * t for t in latency],
+        latency_ms_p90=1000 * float(np.percentile(latency, 90)))
+
+
 def peak_memory_mb(device: str) -> float:
     """Peak RSS of this process, or the peak CUDA allocation."""
     import torch
@@ -65,8 +73,9 @@ def module_groups(model) -> Dict[str, list]:
             kd.part_ffn_norm
         ]
         groups['keypoint heads (coord, sigma)'] += [
-            kd.coord_head, kd.sigma_head, kd.instance_to_part
-        ]
+            kd.coord_head, kd.sigma_head
+        ] + [kd.instance_to_part] * (
+            kd.instance_to_part is not None)
         if kd.update_instance_query:
             groups['Q_I update (Fig. 3b)'] += [
                 kd.instance_conv, kd.instance_conv_norm, kd.instance_ffn,
@@ -222,22 +231,21 @@ def score_thr_for(model,
     """The ``test_cfg.score_thr`` at which each image of ``batch`` decodes
     the keypoints of at least ``num_decoded`` queries (exactly that many
     for one image): the smallest, over the images, of the
-    ``num_decoded``-th largest final class probability, computed in the
-    precision the model will run in."""
+    ``num_decoded``-th largest final class probability, read from the
+    model's own ``test_step`` (its precision) by a hook on the last box
+    decoder."""
     import torch
-
-    from querypose_mm.models.utils import image_whwh
-    bf16 = model.test_cfg.get('precision') == 'bf16'
-    device_type = next(model.parameters()).device.type
-    with torch.no_grad(), precision(), torch.autocast(
-            device_type, dtype=torch.bfloat16, enabled=bf16):
-        data = model.data_preprocessor(batch, False)
-        feats = model.extract_feat(data['inputs'])
-        # a threshold no query reaches: the box stages alone
-        cls_scores = model.head.run_stages_above(
-            feats, image_whwh(data['data_samples'], feats[0].device),
-            2.0).cls_scores
-    probs = cls_scores.flatten(1).sigmoid()
+    final_cls = []
+    handle = model.head.box_decoders[-1].register_forward_hook(
+        lambda _module, _args, out: final_cls.append(out[0]))
+    # a threshold no query reaches: the box stages alone
+    model.test_cfg['score_thr'] = 1.0
+    try:
+        with torch.no_grad(), precision():
+            model.test_step(batch)
+    finally:
+        handle.remove()
+    probs = final_cls[-1].view(len(batch['inputs']), -1).sigmoid()
     return probs.topk(num_decoded, dim=1).values[:, -1].min().item()
 
 
@@ -297,9 +305,7 @@ def measure_runtime(entry: str,
     if latency_only:
         return dict(
             model=entry,
-            latency_ms_median=1000 * float(np.median(latency)),
-            latency_runs_ms=[1000 * t for t in latency],
-            latency_ms_p90=1000 * float(np.percentile(latency, 90)),
+            **latency_figures(latency),
             threads=torch.get_num_threads())
     # a batch of one input shape, as the runtime batches
     batch = [images[0]] * batch_size
@@ -316,9 +322,7 @@ def measure_runtime(entry: str,
         description=f'{SPECS[name].description}, {backend} '
         f'{precision or "f32"}',
         **exported,
-        latency_ms_median=1000 * float(np.median(latency)),
-        latency_runs_ms=[1000 * t for t in latency],
-        latency_ms_p90=1000 * float(np.percentile(latency, 90)),
+        **latency_figures(latency),
         throughput_img_s=batch_size / float(np.median(batch_times)),
         throughput_batch=batch_size,
         peak_mem_mb=peak_memory_mb('cpu'),
@@ -391,9 +395,7 @@ def measure(name: str,
     result = dict(
         model=name,
         description=spec.description,
-        latency_ms_median=1000 * float(np.median(latency)),
-        latency_runs_ms=[1000 * t for t in latency],
-        latency_ms_p90=1000 * float(np.percentile(latency, 90)),
+        **latency_figures(latency),
         input_hw=tuple(single['inputs'][0].shape[-2:]),
         threads=torch.get_num_threads(),
         decoded_queries=decoded[-1] if decoded else None)

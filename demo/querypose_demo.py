@@ -34,6 +34,7 @@ change its features near the edges).
 """
 import argparse
 import contextlib
+import itertools
 import os.path as osp
 from typing import Iterator, List, Optional, Tuple
 
@@ -50,7 +51,8 @@ from mmpose.apis.inference import dataset_meta_from_config
 from mmpose.registry import VISUALIZERS
 from mmpose.structures import PoseDataSample, split_instances
 from querypose_mm.deployment import RUNTIME_BACKENDS, build_runtime
-from querypose_mm.deployment.runtimes import CONFIG_KEY, same_shape_groups
+from querypose_mm.deployment.runtimes import (CONFIG_KEY, OPENVINO_PRECISIONS,
+                                              same_shape_groups)
 from querypose_mm.utils import (IMAGE_SUFFIXES, atomic_output, list_images,
                                 prediction_names)
 
@@ -76,7 +78,7 @@ def parse_args(argv=None):
         '--onnx', help='model from tools/deployment/pytorch2onnx.py')
     parser.add_argument(
         '--precision',
-        choices=('f32', 'bf16'),
+        choices=OPENVINO_PRECISIONS,
         default='f32',
         help='pytorch: model.test_cfg.precision (bf16: float32 box '
         'decoders and keypoint heads); openvino: inference precision')
@@ -215,14 +217,7 @@ def read_frames(source: str, images: Optional[List[str]]) -> Iterator[Frame]:
 
 def batches(frames: Iterator[Frame], size: int) -> Iterator[List[Frame]]:
     """Consecutive frames in lists of ``size`` (the last may be shorter)."""
-    batch = []
-    for frame in frames:
-        batch.append(frame)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    return iter(lambda: list(itertools.islice(frames, size)), [])
 
 
 def pytorch_frames(args, frames: Iterator[Frame]) -> Iterator[tuple]:

@@ -1,9 +1,11 @@
 """Convert the official QueryPose checkpoints (detectron2) to this project.
 
 The official code (github buptxyb666/QueryPose) publishes light HRNet-W32 +
-HRFPN and HRNet-W48 + HRFPN_v1 models. :func:`convert_state_dict` maps every
-key of their state dicts to a model built from one of our configs
-(``querypose_hrnet-w32-hrfpn-light_*``, ``querypose_hrnet-w48-hrfpnv1_*``):
+HRFPN and HRNet-W48 + HRFPN_v1 models. :func:`official_model_kind` tells the
+neck and the version (light or full) from the keys, and
+:func:`convert_state_dict` maps every key of such a state dict to a model
+built from one of our configs (``querypose_hrnet-w32-hrfpn[-light]_*``,
+``querypose_hrnet-w48-hrfpnv1[-light]_*``):
 the pose-HRNet backbone has mmpose's HRNet names, the necks are mmdet's
 ``HRFPN`` and our ``HRFPNv1``, the box decoders mmdet's ``DIIHead``; the
 keypoint decoders' per-part linears become our per-keypoint ones, in
@@ -102,6 +104,50 @@ UNUSED = [
 _PART_KEYS = re.compile(_POSE_STAGE +
                         r'(residual_filter|fc_coord|fc_sigma)\.(\d+)\.'
                         r'(?:linear\.)?(weight|bias)$')
+
+
+def official_model_kind(official: Dict[str, Tensor]) -> Tuple[str, str]:
+    """The neck and the version of an official checkpoint, from its keys.
+
+    Returns:
+        ``(neck, version)``: ``'HRFPN'`` (HRNet-W32) or ``'HRFPN_v1'``
+        (HRNet-W48); ``'full'`` where every keypoint decoder stage holds the
+        Q_I update (``pose_decoder_inst_interact``), ``'light'`` where none
+        does.
+
+    Raises:
+        ValueError: Saying what is missing, for a state dict with no keypoint
+            decoder stages, with an unknown neck, or with the Q_I update in
+            some stages only.
+    """
+    stages = {
+        int(m.group(1))
+        for m in map(re.compile(_POSE_STAGE).match, official) if m
+    }
+    if not stages:
+        raise ValueError(
+            'no official QueryPose keypoint decoder in the checkpoint (no '
+            "'head.pose_head_series.<stage>.*' keys): it is not a checkpoint "
+            'of github buptxyb666/QueryPose')
+    if any(k.startswith('backbone.lateral_conv.') for k in official):
+        neck = 'HRFPN_v1'
+    elif any(k.startswith('backbone.reduction_conv.') for k in official):
+        neck = 'HRFPN'
+    else:
+        raise ValueError(
+            "the checkpoint's neck is neither HRFPN (backbone.reduction_conv.*"
+            ' without backbone.lateral_conv.*) nor HRFPN_v1 (backbone.'
+            'lateral_conv.*), the necks of the released HRNet models; pass '
+            '--config with a model whose keys fit')
+    update = re.compile(_POSE_STAGE + r'pose_decoder_inst_interact\.')
+    updated = {int(m.group(1)) for m in map(update.match, official) if m}
+    if updated and updated != stages:
+        raise ValueError(
+            "the checkpoint holds the full version's Q_I update "
+            '(pose_decoder_inst_interact) in keypoint decoder stages '
+            f'{sorted(updated)} but not in {sorted(stages - updated)}: '
+            'neither the light nor the full version')
+    return neck, 'full' if updated else 'light'
 
 
 def load_official_checkpoint(path: str,

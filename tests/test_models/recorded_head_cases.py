@@ -123,7 +123,7 @@ def run_cases(build_head: Callable[[Dict], torch.nn.Module],
         dict[str, Tensor]: ``'<case>/<name>'`` -> value.
     """
     light = dict(keypoint_decoder=dict(update_instance_query=False))
-    official = dict(train_regime='official')
+    matched_only = dict(train_regime='matched_only')
     cases = {
         # serial Fig. 3(b), every query decoded
         'full':
@@ -131,9 +131,9 @@ def run_cases(build_head: Callable[[Dict], torch.nn.Module],
          dict(train_regime='all_queries', instance_query_flow='serial')),
         # Fig. 3(a), each stage's matched queries decoded in training
         'box_only_matched':
-        ('full', dict(official, instance_query_flow='box_only')),
+        ('full', dict(matched_only, instance_query_flow='box_only')),
         'light_matched':
-        ('light', dict(light, **official, instance_query_flow='serial')),
+        ('light', dict(light, **matched_only, instance_query_flow='serial')),
     }
     results = {}
     for case, (weights, overrides) in cases.items():

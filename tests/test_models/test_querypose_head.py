@@ -155,7 +155,7 @@ def test_add_pred_to_datasample_maps_back_to_the_original_image():
     np.testing.assert_allclose(out.bboxes, [[20., 40., 220., 440.]])
 
 
-@pytest.mark.parametrize('train_regime', ['official', 'all_queries'])
+@pytest.mark.parametrize('train_regime', ['matched_only', 'all_queries'])
 def test_training_step_on_real_images(train_regime):
     model = tiny_model(train_regime=train_regime).train()
     # At random init the xavier-initialised box regression moves the boxes

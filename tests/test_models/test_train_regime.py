@@ -1,10 +1,9 @@
-"""The official training regime (``train_regime='official'``): each stage is
-matched right after its box decoder and only its matched queries go through
-the keypoint decoder; their refined Q_I goes on to the next box decoder (the
-serial flow), and the part queries pass on by position among the matched
-queries. The side-by-side equality with the official code is in the closing
-note of issue 18 (a scratch harness; official code never enters the
-project)."""
+"""The official v1 training regime (``train_regime='matched_only'``): each
+stage is matched right after its box decoder and only its matched queries go
+through the keypoint decoder; their refined Q_I goes on to the next box
+decoder (the serial flow), and the part queries pass on by position among
+the matched queries. The side-by-side equality with the official code is
+checked by ``tools/analysis/compare_with_official.py``."""
 import numpy as np
 import pytest
 import torch
@@ -14,7 +13,7 @@ from test_querypose_head import real_batch, tiny_model
 from querypose_mm.models.losses.set_criterion import StageMatch
 
 
-def _model(regime='official', **overrides):
+def _model(regime='matched_only', **overrides):
     model = tiny_model(train_regime=regime, **overrides).train()
     # damped box regression keeps labelled keypoints in the matched boxes
     # at random init (see test_training_step_on_real_images)
@@ -62,7 +61,7 @@ def _num_persons(samples):
     return sum(len(s.gt_instances.bboxes) for s in samples)
 
 
-@pytest.mark.parametrize('regime', ['official', 'all_queries'])
+@pytest.mark.parametrize('regime', ['matched_only', 'all_queries'])
 def test_only_matched_queries_reach_the_keypoint_decoder(regime):
     model = _model(regime)
     inputs, samples = _inputs(model)
@@ -77,11 +76,11 @@ def test_only_matched_queries_reach_the_keypoint_decoder(regime):
     model.loss(inputs, samples)
     persons = _num_persons(samples)
     assert persons >= 2
-    decoded = persons if regime == 'official' else 2 * head.num_queries
+    decoded = persons if regime == 'matched_only' else 2 * head.num_queries
     assert [len(args[0]) for args in seen] == [decoded] * head.num_stages
     assert pose_rois == [decoded] * head.num_stages
     assert [len(m.query_inds) for m in matches] == [persons] * head.num_stages
-    if regime == 'official':
+    if regime == 'matched_only':
         # the matched queries of each stage, in order (image, then query)
         for match in matches:
             assert torch.equal(match.query_inds,
@@ -125,7 +124,7 @@ def test_box_only_flow_never_hands_the_refined_instance_query_on():
     assert torch.equal(next_input[0][1], box_out[0])
 
 
-@pytest.mark.parametrize('regime', ['official', 'all_queries'])
+@pytest.mark.parametrize('regime', ['matched_only', 'all_queries'])
 def test_part_query_hand_over(regime):
     """Official: stage 1's i-th matched query reads stage 0's i-th matched
     query's part queries, whichever queries they are; all queries: each
@@ -147,7 +146,7 @@ def test_part_query_hand_over(regime):
         lambda m, args, out: stage0_out.append(out['part_queries'].detach()))
     model.loss(inputs, samples)
     given = stage1_in[0][2]
-    if regime == 'official':
+    if regime == 'matched_only':
         assert torch.equal(given, stage0_out[0])
     else:
         rows = torch.tensor(second)

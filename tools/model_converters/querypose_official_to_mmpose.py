@@ -5,10 +5,11 @@
 
 SRC is a released checkpoint of github buptxyb666/QueryPose (a torch file
 whose ``model`` entry is the state dict, or a bare state dict). Without
-``--config`` the config follows the neck the checkpoint holds (in
-configs/querypose/coco/): HRFPN ->
-querypose_hrnet-w32-hrfpn-light_8xb2-280k_coco-800x1333.py, HRFPN_v1 ->
-querypose_hrnet-w48-hrfpnv1_8xb2-280k_coco-800x1333.py.
+``--config`` the config follows the neck the checkpoint holds and its
+version, light (no Q_I update in the keypoint decoder; the released models)
+or full (in configs/querypose/coco/): HRFPN ->
+querypose_hrnet-w32-hrfpn[-light]_8xb2-280k_coco-800x1333.py, HRFPN_v1 ->
+querypose_hrnet-w48-hrfpnv1[-light]_8xb2-280k_coco-800x1333.py.
 Every key is mapped and checked against the config's model (shapes too);
 the official parameters that are never used are dropped and listed; any
 other mismatch stops the conversion with the list, and nothing is written.
@@ -26,14 +27,20 @@ from mmpose.registry import MODELS
 from mmpose.utils import register_all_modules
 from querypose_mm.utils import atomic_output
 from querypose_mm.utils.official_checkpoint import (convert_state_dict,
-                                                    load_official_checkpoint)
+                                                    load_official_checkpoint,
+                                                    official_model_kind)
 
 CONFIGS = osp.join(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
     'querypose', 'coco')
-BY_NECK = {
-    'HRFPN': 'querypose_hrnet-w32-hrfpn-light_8xb2-280k_coco-800x1333.py',
-    'HRFPN_v1': 'querypose_hrnet-w48-hrfpnv1_8xb2-280k_coco-800x1333.py',
+CONFIG_BY_KIND = {
+    ('HRFPN', 'light'):
+    'querypose_hrnet-w32-hrfpn-light_8xb2-280k_coco-800x1333.py',
+    ('HRFPN', 'full'): 'querypose_hrnet-w32-hrfpn_8xb2-280k_coco-800x1333.py',
+    ('HRFPN_v1', 'light'):
+    'querypose_hrnet-w48-hrfpnv1-light_8xb2-280k_coco-800x1333.py',
+    ('HRFPN_v1', 'full'):
+    'querypose_hrnet-w48-hrfpnv1_8xb2-280k_coco-800x1333.py',
 }
 
 
@@ -42,7 +49,8 @@ def parse_args(argv=None):
     parser.add_argument('src', help='official checkpoint')
     parser.add_argument('dst', help='mmengine checkpoint to write')
     parser.add_argument(
-        '--config', help='our config of the model (default: by its neck)')
+        '--config',
+        help='our config of the model (default: by its neck and version)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -60,9 +68,13 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     official = load_official_checkpoint(args.src, trust=args.trust)
-    neck = 'HRFPN_v1' if any(
-        k.startswith('backbone.lateral_conv.') for k in official) else 'HRFPN'
-    config = args.config or osp.join(CONFIGS, BY_NECK[neck])
+    if args.config is None:
+        neck, version = official_model_kind(official)
+        config = osp.join(CONFIGS, CONFIG_BY_KIND[neck, version])
+        kind = f'neck {neck}, {version} version'
+    else:
+        config, kind = args.config, 'the given config'
+
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(args.cfg_options)
     register_all_modules()
@@ -83,7 +95,7 @@ def main(argv=None):
                     querypose_mm=querypose_mm.__version__),
                 state_dict=state_dict), partial)
     print(f'{len(official)} official tensors -> {len(state_dict)} of '
-          f'{osp.basename(config)} (neck {neck}); written {args.dst}')
+          f'{osp.basename(config)} ({kind}); written {args.dst}')
     print(f'dropped, never used by the official model ({len(dropped)}): ' +
           (', '.join(sorted(dropped)) or 'none'))
     print(f'taken from the model, constants the official one does not '

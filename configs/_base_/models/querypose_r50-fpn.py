@@ -124,11 +124,13 @@ model = dict(
             loss_bbox=dict(type='L1Loss', loss_weight=5.0),
             loss_iou=dict(type='GIoULoss', loss_weight=2.0),
             loss_keypoint=dict(type='QueryPoseRLELoss', loss_weight=1.0)),
-        # the official training: each stage decodes its matched queries
-        # only, whose refined Q_I goes on to the next box decoder; inference
-        # decodes every query and keeps Q_I inside the keypoint decoder
-        train_regime='official',
-        instance_query_flow=dict(train='serial', test='box_only'),
+        # the paper's official code (e249749, 2022-12): in training and at
+        # test every query goes through the keypoint decoder, keeps its own
+        # part queries and hands its refined Q_I to the next box decoder
+        # (Fig. 3(b)); the official v1 regime (bf0814f) is
+        # querypose_r50-fpn-matchedonly_*
+        train_regime='all_queries',
+        instance_query_flow='serial',
         # the official clamp: a box side grows at most 6250x per stage
         wh_ratio_clip=16 / 100000,
         growth_only_clip=True),

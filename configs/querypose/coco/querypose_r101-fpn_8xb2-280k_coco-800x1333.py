@@ -1,3 +1,5 @@
+# QueryPose R101: not in the paper's tables; trained as the paper's official
+# code (e249749) on the paper's 280k schedule (§4.1).
 _base_ = [
     '../../_base_/default_runtime.py',
     '../../_base_/schedules/querypose_280k.py',

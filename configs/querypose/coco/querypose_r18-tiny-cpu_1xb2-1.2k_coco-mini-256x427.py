@@ -2,12 +2,13 @@
 # paper's model (configs/_base_/models/querypose_r50-fpn.py) shrunk to train
 # from scratch, offline, in minutes on 2 cores: half-width ResNet-18 + FPN at
 # 64 channels, 12 queries, 2 stages, 7 parts of 32 dims, a 1-conv stack on a
-# 7x7 pose RoI, short side 256. It trains in this project's all-query regime
-# (serial Q_I flow in training and at test): in the official regime the full
-# version hands only the matched queries' refined Q_I to the next box
-# decoder, and a model this small learns that shortcut instead of the
-# persons (AP 0.22 on its training images). The official regime trains the
-# light quick start, querypose_r18-tiny-cpu-light_*.
+# 7x7 pose RoI, short side 256. It trains in the paper's regime, as the model
+# base: every query decoded, serial Q_I flow in training and at test. (In
+# the official v1 regime, 'matched_only', the full version hands only the
+# matched queries' refined Q_I to the next box decoder, and a model this
+# small learns that shortcut instead of the persons: AP 0.22 on its training
+# images.) The v1 regime trains the light quick start,
+# querypose_r18-tiny-cpu-light_*.
 _base_ = [
     '../../_base_/default_runtime.py',
     '../../_base_/schedules/querypose_140k.py',
@@ -30,8 +31,6 @@ model = dict(
         init_cfg=None),
     neck=dict(in_channels=[32, 64, 128, 256], out_channels=channels),
     head=dict(
-        train_regime='all_queries',
-        instance_query_flow='serial',
         num_queries=12,
         num_stages=2,
         in_channels=channels,

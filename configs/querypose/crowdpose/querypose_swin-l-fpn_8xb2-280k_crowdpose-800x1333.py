@@ -1,3 +1,6 @@
+# QueryPose Swin-L on CrowdPose (paper Table 6: 72.7 AP on the test set, not
+# reproduced here), trained as the paper's official code (e249749). The paper
+# gives no CrowdPose schedule: COCO's 280k (§4.1).
 _base_ = [
     '../../_base_/default_runtime.py',
     '../../_base_/schedules/querypose_280k.py',

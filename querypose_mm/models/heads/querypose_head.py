@@ -13,11 +13,11 @@ from ..losses.set_criterion import pack_gt_instances
 from ..task_modules.query_selection import top_poses
 from ..utils import (QuerySelector, QueryState, StageOutput, boxes_to_rois,
                      check_finite_stage, check_fpn_feats, check_part_groups,
+                     checked_train_regime,
                      check_positive_ints, image_whwh, instance_query_flows,
                      keypoints_from_box_frame, mmdet_cfg, pose_roi_size,
                      rename_keys, run_in_float32)
 
-TRAIN_REGIMES = ('official', 'all_queries')
 
 # state-dict keys of checkpoints written before the head was split
 _RENAMED_IN_VERSION_2 = {
@@ -62,21 +62,25 @@ class QueryPoseHead(BaseHead):
         proposals (dict): :class:`LearnableProposals` (sizes filled in).
         instance_query_flow (str | dict): ``'serial'`` (Fig. 3(b)): the Q_I
             that the keypoint decoder refines goes on to the next stage's box
-            decoder (in the official regime, for the matched queries only).
-            ``'box_only'`` (Fig. 3(a)): the next box decoder receives the Q_I
-            of this stage's box decoder. Without a Q_I update in the keypoint
-            decoder (the light version) both are the same. A dict
-            ``dict(train=..., test=...)`` sets the two phases apart: the
-            official code trains ``'serial'`` and tests ``'box_only'``.
+            decoder (in the ``'matched_only'`` regime, for the matched
+            queries only). ``'box_only'`` (Fig. 3(a)): the next box decoder
+            receives the Q_I of this stage's box decoder. Without a Q_I
+            update in the keypoint decoder (the light version) both are the
+            same. A dict ``dict(train=..., test=...)`` sets the two phases
+            apart: the official v1 code trains ``'serial'`` and tests
+            ``'box_only'``; the paper's code is ``'serial'`` in both.
         train_regime (str): Which queries each stage decodes in training.
-            ``'official'`` (the official code): each stage is matched right
-            after its box decoder, only the matched queries go through the
-            keypoint decoder, and the part queries pass to the next stage by
-            position among the matched queries of the batch (ordered by
-            image, then query). ``'all_queries'`` (this project's variant):
-            every query is decoded, as at inference, and keeps its own part
-            queries; the SPEGM BatchNorm then sees mostly background RoIs,
-            and a step costs about 7x more.
+            ``'all_queries'`` (the paper's official code, e249749): every
+            query is decoded, as at inference, and keeps its own part
+            queries; each stage's losses are taken on its matched queries.
+            ``'matched_only'`` (the official v1 code, bf0814f): each stage
+            is matched right after its box decoder, only the matched queries
+            go through the keypoint decoder, and the part queries pass to
+            the next stage by position among the matched queries of the
+            batch (ordered by image, then query); about 4x cheaper a step.
+            With the full version's serial Q_I flow in training it lets the
+            next stage read which queries were matched (warned at build).
+            ``'official'``, its former name, is read as ``'matched_only'``.
         wh_ratio_clip (float): A box side grows or shrinks at most by
             ``1 / wh_ratio_clip`` per stage (mmdet's ``delta2bbox``).
         growth_only_clip (bool): Clamp only growth (the official code, with
@@ -103,7 +107,7 @@ class QueryPoseHead(BaseHead):
                  max_per_img: int,
                  proposals: ConfigType = dict(type='LearnableProposals'),
                  instance_query_flow: Union[str, dict] = 'serial',
-                 train_regime: str = 'official',
+                 train_regime: str = 'all_queries',
                  wh_ratio_clip: float = 16 / 1000,
                  growth_only_clip: bool = False,
                  keypoint_offset: float = 0.0,
@@ -119,14 +123,10 @@ class QueryPoseHead(BaseHead):
             max_per_img=max_per_img)
         check_part_groups(part_groups, num_keypoints)
         self.instance_query_flows = instance_query_flows(instance_query_flow)
-        if train_regime not in TRAIN_REGIMES:
-            raise ValueError(f'model.head.train_regime must be one of '
-                             f'{TRAIN_REGIMES}, got {train_regime!r}')
         self.num_keypoints = num_keypoints
         self.num_queries = num_queries
         self.num_stages = num_stages
         self.in_channels = in_channels
-        self.train_regime = train_regime
         self.max_per_img = max_per_img
         self.wh_ratio_clip = wh_ratio_clip
         self.growth_only_clip = growth_only_clip
@@ -158,6 +158,9 @@ class QueryPoseHead(BaseHead):
             MODELS.build(kpt_cfg) for _ in range(num_stages))
         self.criterion = MODELS.build(
             dict(criterion, num_keypoints=num_keypoints))
+        self.train_regime = checked_train_regime(
+            train_regime, self.instance_query_flows['train'],
+            self.keypoint_decoders[0].update_instance_query)
 
     @property
     def instance_query_flow(self) -> str:
@@ -238,7 +241,7 @@ class QueryPoseHead(BaseHead):
         image of each flat query, ``select`` the queries to decode (all if
         None). The decoded queries read the part queries of the same query,
         or with ``parts_by_position`` those of the previous stage's decoded
-        queries in order (the official training). Returns this stage's
+        queries in order (the ``'matched_only'`` training). Returns this stage's
         predictions and what it hands on; queries left out keep their Q_I
         (of the box decoder) and the part queries of the last stage that
         decoded them.
@@ -359,7 +362,8 @@ class QueryPoseHead(BaseHead):
                 each stage decodes; all if None.
             parts_by_position (bool): Stage s > 0 feeds its i-th decoded
                 query the part queries of stage s - 1's i-th decoded query
-                (the official training) instead of the query's own.
+                (the ``'matched_only'`` training) instead of the query's
+                own.
 
         Returns:
             list[StageOutput]: One per stage.
@@ -383,28 +387,28 @@ class QueryPoseHead(BaseHead):
         """Deep-supervised set losses of every stage (see
         :class:`QueryPoseCriterion` for the names).
 
-        Each stage is matched right after its box decoder; in the official
-        regime only its matched queries are then decoded (see
-        ``train_regime``), and the losses reuse these matches.
+        Each stage is matched right after its box decoder; in the
+        ``'matched_only'`` regime only its matched queries are then decoded
+        (see ``train_regime``), and the losses reuse these matches.
         """
         img_whwh = image_whwh(batch_data_samples, feats[0].device)
         gts = pack_gt_instances(
             batch_data_samples, self.num_keypoints, img_whwh.device,
             torch.promote_types(feats[0].dtype, torch.float32))
-        official = self.train_regime == 'official'
+        matched_only = self.train_regime == 'matched_only'
         matches = []
 
         def match_stage(stage: int, cls_scores: Tensor,
                         boxes: Tensor) -> Tensor:
             matches.append(
                 self.criterion.match_stage(cls_scores, boxes, gts, img_whwh))
-            if official:
+            if matched_only:
                 return matches[-1].query_inds
             return torch.arange(
                 cls_scores.shape[:2].numel(), device=cls_scores.device)
 
         outputs = self.run_stages(
-            feats, img_whwh, match_stage, parts_by_position=official)
+            feats, img_whwh, match_stage, parts_by_position=matched_only)
         return self.criterion(outputs, matches, gts, img_whwh)
 
     def predict(self,

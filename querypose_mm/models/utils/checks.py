@@ -1,3 +1,4 @@
+import warnings
 from typing import Dict, Sequence, Union
 
 import torch
@@ -79,3 +80,46 @@ def instance_query_flows(flow: Union[str, dict]) -> Dict[str, str]:
             "'box_only' (Fig. 3a) or dict(train=..., test=...) of these, "
             f'got {flow!r}')
     return flows
+
+
+# 'all_queries': the official code of the paper and of the released
+# checkpoints (e249749, 2022-12); 'matched_only': the official "v1" code
+# (bf0814f, 2023-05), the repository's HEAD
+TRAIN_REGIMES = ('all_queries', 'matched_only')
+# 'matched_only' was called 'official' before the official history showed
+# two official regimes
+_FORMER_REGIME_NAMES = {'official': 'matched_only'}
+
+
+def checked_train_regime(regime: str, train_flow: str,
+                         updates_instance_query: bool) -> str:
+    """``model.head.train_regime``, checked; a former name is replaced by
+    today's with a warning.
+
+    ``'matched_only'`` with the full version's serial Q_I flow in training
+    hands the refined Q_I of the matched queries alone to the next box
+    decoder: its classifier can read which queries were matched (the
+    official v1 code does this; the quick start learns the shortcut, AP
+    0.22). That combination is warned about once, here.
+    """
+    if regime in _FORMER_REGIME_NAMES:
+        new = _FORMER_REGIME_NAMES[regime]
+        warnings.warn(
+            f'model.head.train_regime={regime!r} is now called {new!r} (the '
+            "official v1 regime); the paper's code is 'all_queries'",
+            DeprecationWarning)
+        regime = new
+    if regime not in TRAIN_REGIMES:
+        raise ValueError(f'model.head.train_regime must be one of '
+                         f'{TRAIN_REGIMES}, got {regime!r}')
+    if (regime == 'matched_only' and train_flow == 'serial'
+            and updates_instance_query):
+        warnings.warn(
+            "model.head.train_regime='matched_only' with the full version's "
+            'serial Q_I flow in training: only the matched queries hand a '
+            'refined Q_I to the next box decoder, so its classifier can read '
+            'the match (the official v1 code; the paper trains '
+            "'all_queries'). Use train_regime='all_queries', the light "
+            "version or instance_query_flow=dict(train='box_only', ...) "
+            'unless you mean to reproduce v1.')
+    return regime

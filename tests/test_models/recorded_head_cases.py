@@ -24,14 +24,18 @@ PERSONS = (3, 2)
 NUM_KEYPOINTS = 17
 
 
-def make_feats(channels: int, requires_grad: bool) -> List[torch.Tensor]:
-    """Seeded FPN maps P2..P5, (2, C, H/s, W/s), independent of the model."""
+def make_feats(channels: int,
+               requires_grad: bool,
+               dtype: torch.dtype = torch.float32) -> List[torch.Tensor]:
+    """Seeded FPN maps P2..P5, (2, C, H/s, W/s), independent of the model;
+    drawn in float32, so every ``dtype`` holds the same values."""
     gen = torch.Generator().manual_seed(2022)
     feats = []
     for stride in STRIDES:
         shape = (2, channels, PADDED_HW[0] // stride, PADDED_HW[1] // stride)
         feats.append(
-            torch.randn(shape, generator=gen).requires_grad_(requires_grad))
+            torch.randn(shape, generator=gen).to(dtype).requires_grad_(
+                requires_grad))
     return feats
 
 
@@ -109,8 +113,10 @@ def _predictions(preds) -> Dict[str, torch.Tensor]:
     return out
 
 
-def run_cases(build_head: Callable[[Dict], torch.nn.Module],
-              state_dicts: Dict[str, dict]) -> Dict[str, torch.Tensor]:
+def run_cases(
+        build_head: Callable[[Dict], torch.nn.Module],
+        state_dicts: Dict[str, dict],
+        dtype: torch.dtype = torch.float32) -> Dict[str, torch.Tensor]:
     """Losses, input gradients and predictions of every head path.
 
     Args:
@@ -118,6 +124,8 @@ def run_cases(build_head: Callable[[Dict], torch.nn.Module],
             settings updated by ``overrides`` (options of the head, or
             ``keypoint_decoder`` options under that key).
         state_dicts: ``'full'`` and ``'light'`` head weights.
+        dtype: What the head and the features are computed in (the
+            weights and features hold the same values in any).
 
     Returns:
         dict[str, Tensor]: ``'<case>/<name>'`` -> value.
@@ -139,8 +147,8 @@ def run_cases(build_head: Callable[[Dict], torch.nn.Module],
     for case, (weights, overrides) in cases.items():
         head = build_head(overrides)
         head.load_state_dict(state_dicts[weights])
-        head.train()
-        feats = make_feats(head.in_channels, requires_grad=True)
+        head.to(dtype).train()
+        feats = make_feats(head.in_channels, requires_grad=True, dtype=dtype)
         losses = head.loss(feats, make_samples())
         total = sum(losses.values())
         grads = torch.autograd.grad(total, feats)
@@ -153,7 +161,7 @@ def run_cases(build_head: Callable[[Dict], torch.nn.Module],
             results[f'{case}/grad_p{level + 2}/sample'] = grad.flatten(
             )[::97].clone()
         head.eval()
-        feats = make_feats(head.in_channels, requires_grad=False)
+        feats = make_feats(head.in_channels, requires_grad=False, dtype=dtype)
         with torch.no_grad():
             for mode, test_cfg in (('predict', {}), ):
                 preds = head.predict(feats, make_samples(), test_cfg=test_cfg)

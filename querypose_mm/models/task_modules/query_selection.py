@@ -19,9 +19,11 @@ def top_poses(last: StageOutput, num_keypoints: int,
         ``sigmoid(cls) * mean_k(keypoint_scores)`` they are ranked by;
         queries whose keypoints were not decoded rank last.
     """
-    # scores and coordinates in float32, also under bf16/fp16 autocast
-    last = StageOutput(*(t.float() if t.is_floating_point() else t
-                         for t in last))
+    # scores and coordinates in float32 at least, also under bf16/fp16
+    # autocast (a float64 head keeps float64)
+    last = StageOutput(*(
+        t.to(torch.promote_types(t.dtype, torch.float32)
+             ) if t.is_floating_point() else t for t in last))
     batch_size, num_queries = last.cls_scores.shape[:2]
     k = num_keypoints
     cls_prob = last.cls_scores[..., 0].sigmoid()
@@ -46,9 +48,8 @@ def top_poses(last: StageOutput, num_keypoints: int,
         scores, order = pose_scores[i].topk(max_per_img)
         preds.append(
             InstanceData(
-                keypoints=keypoints[i, order].float().cpu().numpy(),
-                keypoint_scores=keypoint_scores[i,
-                                                order].float().cpu().numpy(),
-                bboxes=last.boxes[i, order].float().cpu().numpy(),
-                bbox_scores=scores.float().cpu().numpy()))
+                keypoints=keypoints[i, order].cpu().numpy(),
+                keypoint_scores=keypoint_scores[i, order].cpu().numpy(),
+                bboxes=last.boxes[i, order].cpu().numpy(),
+                bbox_scores=scores.cpu().numpy()))
     return preds

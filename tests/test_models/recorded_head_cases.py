@@ -1,11 +1,12 @@
 """Fixed inputs and the outputs recorded from them, for the head regression
 test (``test_head_recorded_outputs.py``).
 
-The same :func:`run_cases` produced ``tests/data/recorded_head/*.pt`` with
-the head as it was before the restructuring (commit 35d0a57, see
-``tests/data/PROVENANCE.md``); it touches the head only through its stable
-interface (``build``, ``load_state_dict``, ``loss``, ``predict``), so the
-test runs the very same code on today's head.
+The same :func:`run_cases` (with the head options of then) produced
+``tests/data/recorded_head/outputs_float64.pt`` with the head as it was
+before the restructuring (commit 35d0a57, see ``tests/data/PROVENANCE.md``);
+it touches the head only through its stable interface (``build``,
+``load_state_dict``, ``loss``, ``predict``), so the test runs the very same
+code on today's head.
 """
 import collections
 from typing import Callable, Dict, List
@@ -24,18 +25,34 @@ PERSONS = (3, 2)
 NUM_KEYPOINTS = 17
 
 
+def _uniform(seed: int,
+             shape: tuple,
+             mean: float = 0.0,
+             std: float = 1.0) -> np.ndarray:
+    """Seeded draws of mean ``mean`` and standard deviation ``std``, in
+    float32, the same on every CPU.
+
+    Uniform draws are integer bits scaled exactly, and the affine map is two
+    correctly rounded float64 operations before the one rounding to float32;
+    ``torch.randn`` and ``torch.linspace`` have vectorised kernels that
+    round otherwise without AVX2 (``ATEN_CPU_CAPABILITY=default``).
+    """
+    uniform = np.random.Generator(np.random.PCG64(seed)).random(shape)
+    return (mean + std * np.sqrt(3.0) * (2.0 * uniform - 1.0)).astype(
+        np.float32)
+
+
 def make_feats(channels: int,
                requires_grad: bool,
                dtype: torch.dtype = torch.float32) -> List[torch.Tensor]:
     """Seeded FPN maps P2..P5, (2, C, H/s, W/s), independent of the model;
     drawn in float32, so every ``dtype`` holds the same values."""
-    gen = torch.Generator().manual_seed(2022)
     feats = []
-    for stride in STRIDES:
+    for level, stride in enumerate(STRIDES):
         shape = (2, channels, PADDED_HW[0] // stride, PADDED_HW[1] // stride)
         feats.append(
-            torch.randn(shape, generator=gen).to(dtype).requires_grad_(
-                requires_grad))
+            torch.from_numpy(_uniform(
+                2022 + level, shape)).to(dtype).requires_grad_(requires_grad))
     return feats
 
 
@@ -80,13 +97,13 @@ def state_dict_spec(state_dict: dict, exact_below: int = 1024) -> dict:
 
 
 def make_state_dict(spec: dict, seed: int = 0) -> collections.OrderedDict:
-    """Seeded weights of :func:`state_dict_spec`'s description, with the
+    """Seeded weights of :func:`state_dict_spec`'s description (uniform
+    draws of each tensor's mean and standard deviation), with the
     proposal boxes spread over the image and the box regression damped, so
     the boxes stay near the persons and the keypoint losses see keypoints
     inside them."""
-    gen = torch.Generator().manual_seed(seed)
     state_dict = collections.OrderedDict()
-    for key in sorted(spec['tensors']):
+    for index, key in enumerate(sorted(spec['tensors'])):
         entry = spec['tensors'][key]
         if entry[0] == 'exact':
             state_dict[key] = entry[1].clone()
@@ -94,13 +111,14 @@ def make_state_dict(spec: dict, seed: int = 0) -> collections.OrderedDict:
         shape, mean, std = entry[1:]
         if key.endswith('fc_reg.weight'):
             std *= 0.01
-        state_dict[key] = mean + std * torch.randn(shape, generator=gen)
+        state_dict[key] = torch.from_numpy(
+            _uniform(1000 * seed + index, shape, mean, std))
     boxes = state_dict['init_proposal_bboxes.weight']
-    n = len(boxes)
-    grid = torch.linspace(0.2, 0.8, n)
+    grid = np.linspace(0.2, 0.8, len(boxes))
     boxes.copy_(
-        torch.stack(
-            [grid, grid.flip(0), 0.3 + 0.2 * grid, 0.4 + 0.3 * grid], 1))
+        torch.from_numpy(
+            np.stack([grid, grid[::-1], 0.3 + 0.2 * grid, 0.4 + 0.3 * grid],
+                     1).astype(np.float32)))
     state_dict._metadata = collections.OrderedDict(spec['metadata'])
     return state_dict
 
@@ -113,10 +131,9 @@ def _predictions(preds) -> Dict[str, torch.Tensor]:
     return out
 
 
-def run_cases(
-        build_head: Callable[[Dict], torch.nn.Module],
-        state_dicts: Dict[str, dict],
-        dtype: torch.dtype = torch.float32) -> Dict[str, torch.Tensor]:
+def run_cases(build_head: Callable[[Dict], torch.nn.Module],
+              state_dicts: Dict[str, dict],
+              dtype: torch.dtype = torch.float32) -> Dict[str, torch.Tensor]:
     """Losses, input gradients and predictions of every head path.
 
     Args:

@@ -11,17 +11,23 @@ box losses and first keypoint loss, the box path of the Fig. 3(a) flow, and
 the first box decoder of the serial flow.
 
 Both sides run in float64: the recording (``outputs_float64.pt``, the code
-of 35d0a57) and this test compute the same weights and features, drawn in
-float32, in float64. A float32 comparison cannot hold across machines:
-oneDNN and the BLAS choose their float32 kernels by CPU (AVX-512, AMX, AVX2)
-and thread count, and six refinement stages on random weights amplify that
-rounding (a box moved by 2.8e-2 px between an AMD Zen 4 and an Intel AMX
-CPU). Float64 rounding, amplified the same way, stays near 1e-12 relative,
-so the tolerances below (:func:`_tolerance`: 1e-8 relative for losses and
-gradients, 1e-6 px, 1e-9 for scores) hold on any CPU and thread count,
-while a real change of the head moves values by far more: the Q_I fix moves
-the first keypoint loss by 4e-3 relative and predicted keypoints by 100s
-px, which the test asserts to be over 10x the tolerance.
+of 35d0a57) and this test compute the same weights and features (drawn in
+float32 by numpy, the same on every CPU) in float64. A float32 comparison
+cannot hold across machines: oneDNN and the BLAS choose their float32
+kernels by CPU (AVX-512, AMX, AVX2) and thread count, and the refinement
+stages on random weights amplify that rounding (a box moved by 2.8e-2 px
+between an AMD Zen 4 and an Intel AMX CPU). In float64 the values the later
+changes do not touch were bit-identical here under the default kernels,
+``ONEDNN_MAX_CPU_ISA=AVX2`` and ``OMP_NUM_THREADS=1``; ATen's AVX2 and
+scalar kernels (``ATEN_CPU_CAPABILITY=avx2`` / ``default``) and MKL's
+SSE4.2 path (``MKL_CBWR=COMPATIBLE MKL_ENABLE_INSTRUCTIONS=SSE4_2``) moved
+them by at most 0.55x the loss tolerance of 1e-8 relative (the RLE loss
+cancels) and 5e-5x the others, so :func:`_tolerance` allows 1e-7 relative
+for losses, 1e-8 of the gradient norm, 1e-6 px and 1e-9 for scores. A real
+change of the head moves values by far more: the Q_I fix moves the first
+keypoint loss by 1e-2 relative and predicted keypoints by 100s px, the
+part-query hand-over the light version's second keypoint loss by 2.6e-3;
+the test asserts each to be over 10x its tolerance.
 """
 import collections
 import os.path as osp
@@ -107,7 +113,9 @@ def _tolerance(key: str, expected: dict) -> float:
         return 1e-8 * (value.abs().item()
                        if name == 'sq_sum' else norm.item()) + 1e-15
     if name.startswith('s') and '.loss_' in name:
-        return 1e-8 * value.abs().item() + 1e-12
+        # the RLE loss sums terms of both signs, which cancel: relative to
+        # the sum its rounding is ~1e4 times float64's
+        return 1e-7 * value.abs().item() + 1e-12
     if name.endswith(('.keypoints', '.bboxes')):
         return 1e-6  # pixels
     return 1e-9  # scores in [0, 1]

@@ -254,6 +254,32 @@ def test_bad_head_options_are_clear_errors():
         tiny_model(keypoint_decoder=dict(roi_size=14))  # the RoI is 7x7
 
 
+def test_the_v1_regime_with_the_full_versions_training_flow_warns_once():
+    """'matched_only' + full version + serial training flow lets the next
+    box decoder read the match: warned at build; the light version, the
+    box-only training flow and the paper's regime are not warned about;
+    the former name 'official' still builds 'matched_only'."""
+    import warnings
+    with pytest.warns(UserWarning, match='can read the match'):
+        model = tiny_model(train_regime='matched_only')
+    assert model.head.train_regime == 'matched_only'
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        tiny_model(train_regime='all_queries')
+        tiny_model(
+            train_regime='matched_only',
+            keypoint_decoder=dict(update_instance_query=False))
+        tiny_model(
+            train_regime='matched_only',
+            instance_query_flow=dict(train='box_only', test='serial'))
+    assert not [w for w in caught if 'train_regime' in str(w.message)]
+    with pytest.warns(DeprecationWarning, match="now called 'matched_only'"):
+        model = tiny_model(
+            train_regime='official',
+            keypoint_decoder=dict(update_instance_query=False))
+    assert model.head.train_regime == 'matched_only'
+
+
 def test_channels_last_model_gives_the_same_stages():
     model = tiny_model().eval()
     batch = model.data_preprocessor(real_batch(), training=False)

@@ -15,7 +15,8 @@ from conftest import COCO_MINI, REPO_ROOT
 from mmpose.registry import MODELS
 from querypose_mm.testing import get_quickstart_model_cfg
 from querypose_mm.utils.official_checkpoint import (convert_state_dict,
-                                                    load_official_checkpoint)
+                                                    load_official_checkpoint,
+                                                    official_model_kind)
 
 CONVERTER = osp.join(REPO_ROOT, 'tools', 'model_converters',
                      'querypose_official_to_mmpose.py')
@@ -322,6 +323,47 @@ def test_wrong_version_or_layout_is_a_clear_error():
     assert 'head.box_decoders.1.ffn_norm.bias' in message
     assert 'head.proposals.init_part_queries.weight: official (7, 16)' in \
         message
+
+
+@pytest.mark.parametrize('light, neck', [(True, 'HRFPN'), (False, 'HRFPN'),
+                                         (True, 'HRFPN_v1'),
+                                         (False, 'HRFPN_v1')])
+def test_the_neck_and_version_are_read_from_the_keys(light, neck):
+    official = official_state_dict(_model(light, neck), light, neck)
+    version = 'light' if light else 'full'
+    assert official_model_kind(official) == (neck, version)
+    # and the converter's config of that kind is that model
+    from mmengine.config import Config
+    tool = _load_converter()
+    cfg = Config.fromfile(
+        osp.join(tool.CONFIGS, tool.CONFIG_BY_KIND[neck, version]))
+    assert cfg.model.neck.type == dict(
+        HRFPN='mmdet.HRFPN', HRFPN_v1='HRFPNv1')[neck]
+    assert cfg.model.head.keypoint_decoder.update_instance_query != light
+
+
+def test_a_checkpoint_of_neither_kind_says_what_is_missing():
+    full = official_state_dict(_model(False, 'HRFPN'), False, 'HRFPN')
+    half = {
+        k: v
+        for k, v in full.items()
+        if not k.startswith('head.pose_head_series.1.pose_decoder_inst')
+    }
+    with pytest.raises(ValueError, match=r'stages \[0\] but not in \[1\]'):
+        official_model_kind(half)
+    no_neck = {k: v for k, v in full.items() if 'reduction_conv' not in k}
+    with pytest.raises(ValueError, match='neither HRFPN'):
+        official_model_kind(no_neck)
+    with pytest.raises(ValueError, match='not a checkpoint'):
+        official_model_kind({'backbone.conv.weight': torch.zeros(1)})
+
+
+def _load_converter():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('converter', CONVERTER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_truncated_or_foreign_files_are_clear_errors(tmp_path):

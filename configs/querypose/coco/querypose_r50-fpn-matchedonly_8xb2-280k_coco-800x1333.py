@@ -12,4 +12,5 @@ _base_ = ['./querypose_r50-fpn_8xb2-280k_coco-800x1333.py']
 model = dict(
     head=dict(
         train_regime='matched_only',
-        instance_query_flow=dict(train='serial', test='box_only')))
+        instance_query_flow=dict(
+            _delete_=True, train='serial', test='box_only')))

@@ -13,11 +13,9 @@ from ..losses.set_criterion import pack_gt_instances
 from ..task_modules.query_selection import top_poses
 from ..utils import (QuerySelector, QueryState, StageOutput, boxes_to_rois,
                      check_finite_stage, check_fpn_feats, check_part_groups,
-                     checked_train_regime,
-                     check_positive_ints, image_whwh, instance_query_flows,
-                     keypoints_from_box_frame, mmdet_cfg, pose_roi_size,
-                     rename_keys, run_in_float32)
-
+                     check_positive_ints, checked_train_regime, image_whwh,
+                     instance_query_flows, keypoints_from_box_frame, mmdet_cfg,
+                     pose_roi_size, rename_keys, run_in_float32)
 
 # state-dict keys of checkpoints written before the head was split
 _RENAMED_IN_VERSION_2 = {

@@ -21,9 +21,8 @@ def top_poses(last: StageOutput, num_keypoints: int,
     """
     # scores and coordinates in float32 at least, also under bf16/fp16
     # autocast (a float64 head keeps float64)
-    last = StageOutput(*(
-        t.to(torch.promote_types(t.dtype, torch.float32)
-             ) if t.is_floating_point() else t for t in last))
+    last = StageOutput(*(t.to(torch.promote_types(t.dtype, torch.float32)
+                              ) if t.is_floating_point() else t for t in last))
     batch_size, num_queries = last.cls_scores.shape[:2]
     k = num_keypoints
     cls_prob = last.cls_scores[..., 0].sigmoid()

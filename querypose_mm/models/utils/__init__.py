@@ -13,9 +13,10 @@ from .state_dict import rename_keys
 __all__ = [
     'COCO_PARTS_5', 'COCO_PARTS_7', 'COCO_PARTS_13', 'COCO_PARTS_17',
     'CROWDPOSE_PARTS_7', 'PRECISIONS', 'QuerySelector', 'QueryState',
-    'StageOutput', 'TRAIN_REGIMES', 'boxes_to_rois', 'check_finite_stage', 'check_fpn_feats',
-    'check_positive_ints', 'check_part_groups', 'checked_train_regime', 'image_whwh',
-    'instance_query_flows', 'keypoint_scores_from_sigma',
-    'keypoints_from_box_frame', 'keypoints_to_box_frame', 'mmdet_cfg',
-    'pose_roi_size', 'rename_keys', 'run_in_float32'
+    'StageOutput', 'TRAIN_REGIMES', 'boxes_to_rois', 'check_finite_stage',
+    'check_fpn_feats', 'check_positive_ints', 'check_part_groups',
+    'checked_train_regime', 'image_whwh', 'instance_query_flows',
+    'keypoint_scores_from_sigma', 'keypoints_from_box_frame',
+    'keypoints_to_box_frame', 'mmdet_cfg', 'pose_roi_size', 'rename_keys',
+    'run_in_float32'
 ]

@@ -239,10 +239,10 @@ class QueryPoseHead(BaseHead):
         image of each flat query, ``select`` the queries to decode (all if
         None). The decoded queries read the part queries of the same query,
         or with ``parts_by_position`` those of the previous stage's decoded
-        queries in order (the ``'matched_only'`` training). Returns this stage's
-        predictions and what it hands on; queries left out keep their Q_I
-        (of the box decoder) and the part queries of the last stage that
-        decoded them.
+        queries in order (the ``'matched_only'`` training). Returns this
+        stage's predictions and what it hands on; queries left out keep
+        their Q_I (of the box decoder) and the part queries of the last
+        stage that decoded them.
         """
         cls_scores, boxes, instance_queries = self._box_stage(
             stage, feats, state, batch_inds)

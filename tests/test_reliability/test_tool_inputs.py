@@ -387,6 +387,35 @@ def test_runtime_evaluation_applies_test_cfg_as_pytorch_does():
     assert kept['keypoints'].shape == (2, 17, 2)
 
 
+def test_runtime_evaluation_hands_test_cfg_options_to_the_runtime(monkeypatch):
+    """--cfg-options model.test_cfg.max_per_img/score_thr reach the
+    evaluation (they were ignored: the same AP with and without)."""
+    from mmengine.config import Config
+
+    from querypose_mm.deployment.runtimes import CONFIG_KEY
+    tool = load_tool('tools/deployment/test_runtime.py')
+
+    class Exported:
+        settings = dict(num_queries=12, num_keypoints=17)
+        max_per_img = 12
+        metadata = {CONFIG_KEY: Config.fromfile(CONFIG).pretty_text}
+
+    monkeypatch.setattr(tool, 'build_runtime', lambda *a, **k: Exported)
+    asked = []
+    monkeypatch.setattr(
+        tool, 'evaluate', lambda runtime, cfg, batch_size, **settings:
+        (asked.append(settings), {
+            'coco/AP': 0.0
+        })[1])
+    tool.main([
+        'm.onnx', '--cfg-options', 'model.test_cfg.max_per_img=1',
+        'model.test_cfg.score_thr=0.9'
+    ])
+    assert asked == [dict(max_per_img=1, score_thr=0.9)]
+    with pytest.raises(ValueError, match="precision='bf16' is PyTorch's"):
+        tool.main(['m.onnx', '--cfg-options', 'model.test_cfg.precision=bf16'])
+
+
 def test_runtime_evaluation_checks_out_before_loading(tmp_path, monkeypatch):
     tool = load_tool('tools/deployment/test_runtime.py')
     monkeypatch.setattr(tool, 'build_runtime',

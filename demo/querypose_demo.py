@@ -31,11 +31,18 @@ outputs. ``--batch-size`` runs that many images or video frames at once (a
 camera runs frame by frame), in batches of one input shape, so that each gets
 the persons it gets alone (padding an image to a larger one's size would
 change its features near the edges).
+
+A folder is listed with its sub-folders (symbolic links followed) but
+without the demo's own output folders, should ``--out-dir`` lie inside it;
+a folder without images is an error. An image that cannot be read is
+skipped with an error line naming it, the other images are done, and the
+demo then exits with status 1.
 """
 import argparse
 import contextlib
 import itertools
 import os.path as osp
+import sys
 from typing import Iterator, List, Optional, Tuple
 
 import cv2
@@ -52,8 +59,11 @@ from mmpose.registry import VISUALIZERS
 from mmpose.structures import PoseDataSample, split_instances
 from querypose_mm.deployment import RUNTIME_BACKENDS, build_runtime
 from querypose_mm.deployment.runtimes import (CONFIG_KEY, OPENVINO_PRECISIONS,
+                                              check_config_fits,
                                               same_shape_groups)
-from querypose_mm.utils import (IMAGE_SUFFIXES, atomic_output, list_images,
+from querypose_mm.engine.cli import positive_int, score, warn_if_bf16_capped
+from querypose_mm.utils import (IMAGE_SUFFIXES, atomic_output, check_not_input,
+                                check_output_dir, list_images,
                                 prediction_names)
 
 # MMPoseInferencer's drawing defaults, which the ONNX Runtime path repeats
@@ -61,7 +71,10 @@ RADIUS, THICKNESS = 3, 1
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0],
+        epilog='An image that cannot be read is skipped with an error line '
+        'naming it; the others are done, then the demo exits with status 1.')
     parser.add_argument(
         'input', help='image, folder of images, video, or webcam[:ID]')
     parser.add_argument(
@@ -84,7 +97,7 @@ def parse_args(argv=None):
         'decoders and keypoint heads); openvino: inference precision')
     parser.add_argument(
         '--batch-size',
-        type=int,
+        type=positive_int,
         default=1,
         help='images or video frames run at once')
     parser.add_argument('--out-dir', default='demo_out')
@@ -92,7 +105,7 @@ def parse_args(argv=None):
         '--show', action='store_true', help='show the drawn frames')
     parser.add_argument(
         '--pose-thr',
-        type=float,
+        type=score,
         default=None,
         help='draw persons whose pose score reaches this')
     parser.add_argument(
@@ -102,12 +115,12 @@ def parse_args(argv=None):
         '--pose-thr')
     parser.add_argument(
         '--kpt-thr',
-        type=float,
+        type=score,
         default=0.3,
         help='draw keypoints whose score reaches this')
     parser.add_argument(
         '--max-persons',
-        type=int,
+        type=positive_int,
         default=None,
         help='keep at most this many persons per image (top pose score)')
     parser.add_argument(
@@ -116,8 +129,6 @@ def parse_args(argv=None):
         help='pytorch: e.g. cpu, cuda:0; onnxruntime: cpu or cuda '
         '(CUDAExecutionProvider); openvino: cpu')
     args = parser.parse_args(argv)
-    if args.batch_size < 1:
-        parser.error(f'--batch-size must be >= 1, got {args.batch_size}')
     if args.batch_size > 1 and args.input.startswith('webcam'):
         parser.error('a camera runs frame by frame: drop --batch-size')
     if args.precision != 'f32' and args.backend == 'onnxruntime':
@@ -126,12 +137,18 @@ def parse_args(argv=None):
     return args
 
 
-def image_inputs(source: str) -> Optional[List[str]]:
+def output_dirs(out_dir: str) -> Tuple[str, str]:
+    """The folders of the drawn pictures and of the predictions."""
+    return (osp.join(out_dir,
+                     'visualizations'), osp.join(out_dir, 'predictions'))
+
+
+def image_inputs(source: str, out_dir: str) -> Optional[List[str]]:
     """The images of an image or folder input, as paths relative to the
-    folder (the image's own folder for one image); None for a video or a
-    camera. Listed once per run."""
+    folder (the image's own folder for one image), the demo's output
+    folders left out; None for a video or a camera. Listed once per run."""
     if osp.isdir(source):
-        return list_images(source)
+        return list_images(source, exclude=output_dirs(out_dir))
     if source.lower().endswith(IMAGE_SUFFIXES):
         return [osp.basename(source)]
     return None
@@ -165,6 +182,15 @@ def check_args(args) -> None:
             raise ValueError(f'--backend {args.backend} needs {what}')
         if not osp.exists(path):
             raise FileNotFoundError(f'{what} {path!r} does not exist')
+    check_output_dir(args.out_dir, '--out-dir')
+    if osp.isfile(args.input):
+        # an image or a video drawn into its own place
+        check_not_input(
+            osp.join(output_dirs(args.out_dir)[0], osp.basename(args.input)),
+            'drawn output', args.input, 'input')
+    if args.precision == 'bf16' and args.backend == 'pytorch' and (
+            args.device is None or args.device == 'cpu'):
+        warn_if_bf16_capped('--precision bf16')
 
 
 def set_pose_thr(visualizer, pose_thr: Optional[float]) -> None:
@@ -180,16 +206,22 @@ def set_pose_thr(visualizer, pose_thr: Optional[float]) -> None:
 Frame = Tuple[str, np.ndarray, float]
 
 
-def read_frames(source: str, images: Optional[List[str]]) -> Iterator[Frame]:
+def read_frames(source: str, images: Optional[List[str]],
+                unreadable: List[str]) -> Iterator[Frame]:
     """(name, BGR frame, fps) of the :func:`image_inputs` ``images`` (fps 0),
-    else of a video or a camera."""
+    else of a video or a camera. An image that cannot be read is skipped
+    with an error line naming it, and added to ``unreadable``."""
     if images is not None:
         folder = source if osp.isdir(source) else osp.dirname(source)
         for name in images:
-            image = cv2.imread(osp.join(folder, name))
+            path = osp.join(folder, name)
+            image = cv2.imread(path)
             if image is None:
-                raise ValueError(f'{osp.join(folder, name)} is not a '
-                                 'readable image')
+                print(
+                    f'\nerror: {path} is not a readable image; skipped',
+                    file=sys.stderr)
+                unreadable.append(path)
+                continue
             yield name, image, 0.0
         return
     camera = source.startswith('webcam')
@@ -226,17 +258,19 @@ def pytorch_frames(args, frames: Iterator[Frame]) -> Iterator[tuple]:
     pose_inferencer = MMPoseInferencer(
         pose2d=args.config, pose2d_weights=args.checkpoint,
         device=args.device).inferencer
-    if args.max_persons is not None:
-        pose_inferencer.model.head.max_per_img = args.max_persons
     set_pose_thr(pose_inferencer.visualizer, args.pose_thr)
     model = pose_inferencer.model
+    settings = {}
+    if args.max_persons is not None:
+        settings['max_per_img'] = args.max_persons
     if args.precision == 'bf16':
-        model.test_cfg['precision'] = 'bf16'
+        settings['precision'] = 'bf16'
     drawn_from = getattr(pose_inferencer.visualizer, 'pose_score_thr', None)
     if not (args.all_persons or drawn_from is None
             or model.head.keypoints_feed_box_decoders):
         # exact for this model: the persons drawn, decoded alone
-        model.test_cfg['score_thr'] = drawn_from
+        settings['score_thr'] = drawn_from
+    model.update_test_cfg(**settings)
     for batch in batches(frames, args.batch_size):
         # MMPoseInferencer runs one image at a time: its steps, batched by
         # input shape (padding an image further would change its persons)
@@ -274,9 +308,11 @@ def runtime_frames(args, frames: Iterator[Frame]) -> Iterator[tuple]:
     in ONNX Runtime or OpenVINO."""
     runtime = build_runtime(args.onnx, args.backend, args.precision,
                             args.device)
-    cfg = (
-        Config.fromfile(args.config) if args.config else Config.fromstring(
-            runtime.metadata[CONFIG_KEY], '.py'))
+    if args.config:
+        cfg = Config.fromfile(args.config)
+        check_config_fits(runtime, cfg.model, f'--config {args.config}')
+    else:
+        cfg = Config.fromstring(runtime.metadata[CONFIG_KEY], '.py')
     visualizer = VISUALIZERS.build(
         dict(cfg.visualizer, name=f'{args.backend}_demo_{id(runtime)}'))
     visualizer.set_dataset_meta(dataset_meta_from_config(cfg, 'train'))
@@ -305,20 +341,20 @@ def write_json(predictions, path: str) -> None:
         mmengine.dump(predictions, partial, indent='  ')
 
 
-def run(args, images: Optional[List[str]]) -> Iterator[dict]:
+def run(args, images: Optional[List[str]],
+        unreadable: List[str]) -> Iterator[dict]:
     """Read, predict, draw and write every frame of ``args.input``; each
     output file appears only once complete (a video and its JSON at the
-    end), and no two inputs write one file."""
+    end), and no two inputs write one file. Unreadable images are skipped
+    and added to ``unreadable``."""
     predict = pytorch_frames if args.backend == 'pytorch' else \
         runtime_frames
-    vis_dir = osp.join(args.out_dir, 'visualizations')
-    pred_dir = osp.join(args.out_dir, 'predictions')
+    vis_dir, pred_dir = output_dirs(args.out_dir)
     json_names = prediction_names(images or [])
     with contextlib.ExitStack() as video_output:
         writer, video_name, video_preds = None, None, []
-        for name, fps, drawn, preds in predict(args,
-                                               read_frames(args.input,
-                                                           images)):
+        for name, fps, drawn, preds in predict(
+                args, read_frames(args.input, images, unreadable)):
             if not fps:
                 with atomic_output(osp.join(vis_dir, name)) as partial:
                     mmcv.imwrite(mmcv.rgb2bgr(drawn), partial)
@@ -346,15 +382,21 @@ def run(args, images: Optional[List[str]]) -> Iterator[dict]:
 def main(argv=None):
     args = parse_args(argv)
     check_args(args)
-    images = image_inputs(args.input)
+    images = image_inputs(args.input, args.out_dir)
     progress = ProgressBar(count_frames(args.input, images) or 0)
-    results = []
-    for result in run(args, images):
+    results, unreadable = [], []
+    for result in run(args, images, unreadable):
         results.append(result)
         progress.update()
-    print(f'\n{len(results)} frame(s) done; drawn in '
-          f'{osp.join(args.out_dir, "visualizations")}, predictions in '
-          f'{osp.join(args.out_dir, "predictions")}')
+    vis_dir, pred_dir = output_dirs(args.out_dir)
+    print(f'\n{len(results)} frame(s) done; drawn in {vis_dir}, '
+          f'predictions in {pred_dir}')
+    if unreadable:
+        print(
+            f'error: {len(unreadable)} image(s) could not be read and were '
+            'skipped: ' + ', '.join(unreadable),
+            file=sys.stderr)
+        sys.exit(1)
     return results
 
 

@@ -25,6 +25,7 @@ from mmengine.config import Config
 from torch import Tensor
 
 from ..models.heads.querypose_head import QueryPoseHead
+from ..models.pose_estimators import check_test_cfg
 from ..models.utils import keypoints_from_box_frame
 from ..utils.files import atomic_output
 from .runtimes import CONFIG_KEY, INPUT_NAMES, METADATA_KEY, OUTPUT_NAMES
@@ -172,6 +173,49 @@ def _test_resize(cfg: Config) -> dict:
     return dict(short_side=int(scales), max_size=resize.get('max_size', 1333))
 
 
+def runtime_test_cfg(test_cfg: dict, owner: str = 'model.test_cfg') -> dict:
+    """The ``test_cfg`` settings an exported model's runtime applies after
+    the graph (which outputs every query): ``max_per_img`` (its top-k) and
+    ``score_thr`` (kept where the pose score reaches it, exactly the persons
+    PyTorch keeps). Fails, naming the setting, on a value QueryPose refuses
+    and on ``precision`` other than fp32: the graph is float32, and runs in
+    bf16 only through OpenVINO's own precision.
+
+    Returns:
+        dict: The ``max_per_img`` and ``score_thr`` that are set.
+    """
+    check_test_cfg(test_cfg, owner)
+    precision = test_cfg.get('precision', 'fp32')
+    if precision != 'fp32':
+        raise ValueError(
+            f'{owner}.precision={precision!r} is PyTorch\'s inference mode '
+            'and not in the exported float32 graph; leave it out (set it to '
+            "'fp32') and run the file in bf16 with OpenVINO (--backend "
+            'openvino --precision bf16)')
+    return {
+        key: test_cfg[key]
+        for key in ('max_per_img', 'score_thr')
+        if test_cfg.get(key) is not None
+    }
+
+
+def check_graph_test_cfg(test_cfg: dict) -> None:
+    """Fail, before an export, on a ``test_cfg`` setting the ONNX file
+    would not hold: ``precision`` other than fp32 (see
+    :func:`runtime_test_cfg`) and ``score_thr`` (the runtimes keep the top
+    ``max_per_img``, whatever their score)."""
+    score_thr = runtime_test_cfg(test_cfg).get('score_thr')
+    if score_thr is not None:
+        raise ValueError(
+            f'model.test_cfg.score_thr={score_thr} is not in the exported '
+            'graph, which outputs every query (the runtimes keep the top '
+            'max_per_img); export without it (--cfg-options '
+            'model.test_cfg.score_thr=None) and apply it at evaluation '
+            '(tools/deployment/test_runtime.py --cfg-options '
+            'model.test_cfg.score_thr=...) or when drawing (the demo\'s '
+            '--pose-thr)')
+
+
 def runtime_settings(cfg: Config, model: nn.Module) -> dict:
     """The runtime's pre- and post-processing settings: the test pipeline's
     resize, the data pre-processor's normalisation and padding, and the
@@ -179,6 +223,7 @@ def runtime_settings(cfg: Config, model: nn.Module) -> dict:
     preprocessor = cfg.model.data_preprocessor
     head = model.head
     test_cfg = cfg.model.get('test_cfg') or {}
+    check_graph_test_cfg(test_cfg)
     return dict(
         _test_resize(cfg),
         mean=list(map(float, preprocessor['mean'])),

@@ -81,6 +81,10 @@ class QueryPoseRuntime(ABC):
     def __init__(self, onnx_file: str) -> None:
         if not osp.isfile(onnx_file):
             raise FileNotFoundError(f'ONNX model {onnx_file!r} does not exist')
+        if osp.getsize(onnx_file) == 0:
+            raise ValueError(f'ONNX model {onnx_file} is empty (0 bytes), '
+                             'e.g. a copy that was interrupted; export it '
+                             'again with tools/deployment/pytorch2onnx.py')
         self.metadata, self.max_batch = self._load(onnx_file)
         if METADATA_KEY not in self.metadata:
             raise ValueError(
@@ -95,6 +99,18 @@ class QueryPoseRuntime(ABC):
     def _load(self, onnx_file: str) -> Tuple[Dict[str, str], Optional[int]]:
         """Load the graph; returns the file's metadata and the graph's
         fixed batch size (None if dynamic)."""
+
+    @staticmethod
+    def _unreadable(onnx_file: str, backend: str,
+                    error: Exception) -> ValueError:
+        """The error for a file the runtime cannot parse, naming it."""
+        reason = str(error).strip().splitlines()[0][:200] if str(
+            error).strip() else type(error).__name__
+        return ValueError(
+            f'ONNX model {onnx_file} ({osp.getsize(onnx_file)} bytes) '
+            f'cannot be read by {backend} ({reason}): a truncated or '
+            'damaged file, or no ONNX model; export it again with '
+            'tools/deployment/pytorch2onnx.py')
 
     @abstractmethod
     def _run(self, inputs: np.ndarray,
@@ -169,8 +185,9 @@ class QueryPoseRuntime(ABC):
             ``keypoint_scores`` (n, K), ``bboxes`` (n, 4) xyxy and
             ``bbox_scores`` (n,), the pose score, in descending order.
         """
-        max_per_img = min(max_per_img or self.max_per_img,
-                          outputs['cls_logits'].shape[1])
+        max_per_img = min(
+            self.max_per_img if max_per_img is None else max_per_img,
+            outputs['cls_logits'].shape[1])
         cls_prob = 1 / (1 + np.exp(-outputs['cls_logits'][index]))
         keypoint_scores = (
             1 - 1 / (1 + np.exp(-outputs['sigma_logits'][index]))).mean(-1)
@@ -202,6 +219,11 @@ class QueryPoseRuntime(ABC):
         """
         if batch_size is not None and batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        if max_per_img is not None and not (isinstance(max_per_img,
+                                                       (int, np.integer))
+                                            and max_per_img >= 1):
+            raise ValueError('max_per_img must be a positive integer, got '
+                             f'{max_per_img!r}')
         limit = min(
             filter(None, (batch_size, self.max_batch)),
             default=max(len(images), 1))
@@ -254,8 +276,11 @@ class QueryPoseOnnxRuntime(QueryPoseRuntime):
 
     def _load(self, onnx_file: str) -> Tuple[Dict[str, str], Optional[int]]:
         import onnxruntime
-        self.session = onnxruntime.InferenceSession(
-            onnx_file, providers=self.providers)
+        try:
+            self.session = onnxruntime.InferenceSession(
+                onnx_file, providers=self.providers)
+        except Exception as error:  # the file's: onnxruntime's own types
+            raise self._unreadable(onnx_file, 'ONNX Runtime', error) from error
         batch = self.session.get_inputs()[0].shape[0]
         return (self.session.get_modelmeta().custom_metadata_map,
                 batch if isinstance(batch, int) else None)
@@ -318,7 +343,10 @@ class QueryPoseOpenVINO(QueryPoseRuntime):
             raise ValueError(
                 f'OpenVINO {self.device} has no bf16 support on this '
                 "machine (no AMX or AVX512-BF16): use precision='f32'")
-        model = core.read_model(onnx_file)
+        try:
+            model = core.read_model(onnx_file)
+        except Exception as error:  # the file's: OpenVINO's own types
+            raise self._unreadable(onnx_file, 'OpenVINO', error) from error
         metadata = {
             key: model.get_rt_info(['framework', key]).astype(str)
             for key in (METADATA_KEY, CONFIG_KEY)
@@ -344,6 +372,26 @@ class QueryPoseOpenVINO(QueryPoseRuntime):
 
 
 RUNTIME_BACKENDS = ('onnxruntime', 'openvino')
+
+
+def check_config_fits(runtime: QueryPoseRuntime, model_cfg: dict,
+                      source: str) -> None:
+    """Fail if a config given beside an exported model describes another
+    model: its keypoints would be drawn, or scored, as other joints.
+
+    Args:
+        runtime (QueryPoseRuntime): The exported model.
+        model_cfg (dict): The config's ``model``.
+        source (str): Where the config comes from, e.g. ``'--config F'``.
+    """
+    head = model_cfg.get('head') or {}
+    for key in ('num_keypoints', 'num_queries'):
+        exported, configured = runtime.settings.get(key), head.get(key)
+        if None not in (exported, configured) and exported != configured:
+            raise ValueError(
+                f'{source} has model.head.{key}={configured}, the exported '
+                f'model {exported}: give the config the model was exported '
+                'with (or none: the one stored in the ONNX file is used)')
 
 
 def build_runtime(onnx_file: str,

@@ -1,9 +1,88 @@
 """Command-line options that the tools share: tools/train.py's and
-tools/test.py's with the meaning mmpose's tools give them, and the exported
-model's runtime options of the deployment tools."""
+tools/test.py's with the meaning mmpose's tools give them, the exported
+model's runtime options of the deployment tools, and the argparse types that
+check a count or a threshold as it enters (``type=positive_int``), so a
+wrong value is refused by name before anything is loaded."""
 import argparse
+import math
+import os
+import warnings
+from typing import Optional
 
 from mmengine.config import Config
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (a count of runs, images,
+    persons, a batch size, a side in pixels)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(
+            f'must be a positive integer, got {text!r}')
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer >= 0 (e.g. warm-up runs)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(
+            f'must be an integer >= 0, got {text!r}')
+    return value
+
+
+def score(text: str) -> float:
+    """An argparse type: a finite number in [0, 1] (a pose or keypoint
+    score threshold; ``nan`` would keep nobody, ``-1`` everybody)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:  # False for nan
+        raise argparse.ArgumentTypeError(
+            f'must be a score in [0, 1], got {text!r}')
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0 (a tolerance)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(
+            f'must be a finite number >= 0, got {text!r}')
+    return value
+
+
+def bf16_kernels_capped() -> Optional[str]:
+    """The ``ONEDNN_MAX_CPU_ISA`` (or ``DNNL_MAX_CPU_ISA``) cap when it
+    keeps oneDNN from its bf16 kernels (AVX512-BF16, AMX), else None."""
+    cap = os.environ.get('ONEDNN_MAX_CPU_ISA') or os.environ.get(
+        'DNNL_MAX_CPU_ISA')
+    bf16_isas = ('ALL', 'DEFAULT', 'AVX512_CORE_BF16', 'AVX512_CORE_AMX',
+                 'AVX10')
+    if not cap or cap.upper().startswith(bf16_isas):
+        return None
+    return cap
+
+
+def warn_if_bf16_capped(option: str) -> None:
+    """Warn that ``option`` (a bf16 run on the CPU) runs emulated under an
+    ISA cap: slower than float32, not faster."""
+    cap = bf16_kernels_capped()
+    if cap is not None:
+        warnings.warn(
+            f'{option}: ONEDNN_MAX_CPU_ISA={cap} keeps oneDNN from its bf16 '
+            'kernels (AVX512-BF16, AMX); bf16 runs emulated, slower than '
+            'f32: unset the cap or run in f32')
 
 
 def add_visualization_args(parser: argparse.ArgumentParser, what: str) -> None:
@@ -15,7 +94,10 @@ def add_visualization_args(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
         '--show', action='store_true', help='display them in a window')
     parser.add_argument(
-        '--interval', type=int, default=1, help='draw every N-th image')
+        '--interval',
+        type=positive_int,
+        default=1,
+        help='draw every N-th image')
     parser.add_argument(
         '--wait-time',
         type=float,

@@ -64,6 +64,39 @@ def check_published_hash(path: str) -> None:
             'again (or, if that suffix is not a hash, rename the file)')
 
 
+def check_torch_save_file(filename: str, what: str = 'checkpoint') -> None:
+    """Fail, naming the file, on what no loading option could read: a
+    missing, empty, truncated or non-``torch.save`` file.
+
+    Args:
+        filename (str): The file.
+        what (str): What the user gave it as, for the messages.
+
+    Raises:
+        FileNotFoundError: No such file.
+        CheckpointFileError: Empty, truncated or not a checkpoint.
+    """
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{what} {filename} does not exist')
+    size = osp.getsize(filename)
+    if size == 0:
+        raise CheckpointFileError(
+            f'{what} {filename} is empty (0 bytes), e.g. a save that was '
+            'interrupted; use another checkpoint of its work dir')
+    with open(filename, 'rb') as f:
+        head = f.read(2)
+    # torch.save writes a zip archive (torch >= 1.6) or a pickle (older)
+    if head == b'PK' and not zipfile.is_zipfile(filename):
+        raise CheckpointFileError(
+            f'{what} {filename} ({size} bytes) is a truncated torch.save '
+            'file (its zip directory is missing), e.g. a copy or save that '
+            'was interrupted; use another checkpoint of its work dir')
+    if head != b'PK' and head[:1] != b'\x80':
+        raise CheckpointFileError(
+            f'{what} {filename} ({size} bytes) is not a torch.save file; '
+            'pass the .pth file that tools/train.py or publish_model wrote')
+
+
 def read_checkpoint(filename: str, map_location=None) -> dict:
     """``torch.load`` a local checkpoint, with errors that name the file.
 
@@ -82,25 +115,8 @@ def read_checkpoint(filename: str, map_location=None) -> dict:
             (refused by ``weights_only``); the message names the file.
     """
     filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint {filename} does not exist')
+    check_torch_save_file(filename)
     size = osp.getsize(filename)
-    if size == 0:
-        raise CheckpointFileError(
-            f'checkpoint {filename} is empty (0 bytes), e.g. a save that was '
-            'interrupted; use another checkpoint of its work dir')
-    with open(filename, 'rb') as f:
-        head = f.read(2)
-    # torch.save writes a zip archive (torch >= 1.6) or a pickle (older)
-    if head == b'PK' and not zipfile.is_zipfile(filename):
-        raise CheckpointFileError(
-            f'checkpoint {filename} ({size} bytes) is a truncated torch.save '
-            'file (its zip directory is missing), e.g. a copy or save that '
-            'was interrupted; use another checkpoint of its work dir')
-    if head != b'PK' and head[:1] != b'\x80':
-        raise CheckpointFileError(
-            f'checkpoint {filename} ({size} bytes) is not a torch.save file; '
-            'pass the .pth file that tools/train.py or publish_model wrote')
     check_published_hash(filename)
     try:
         checkpoint = torch.load(filename, map_location=map_location)

@@ -8,6 +8,12 @@ beside the destination and renamed over it only once complete, so a kill or
 a full disk never leaves half a file in place of a good one. The file gets
 the permissions of an ordinary ``open(path, 'w')`` (the umask's), not
 ``mkstemp``'s 0600.
+
+The tools check a path as it enters, before loading a model: an output
+folder or file that cannot be written (:func:`check_output_dir`,
+:func:`check_output_file`), an output that is an input however it is
+spelled (:func:`check_not_input`), an input folder without images
+(:func:`list_images`).
 """
 import collections
 import contextlib
@@ -85,16 +91,108 @@ def remove_partial_files(folder: str) -> List[str]:
     return removed
 
 
-def list_images(folder: str) -> List[str]:
-    """Paths of the images below ``folder`` (sub-folders included),
-    relative to it, sorted."""
+def _nearest_existing(path: str) -> str:
+    path = osp.abspath(path)
+    while not osp.exists(path):
+        path = osp.dirname(path)
+    return path
+
+
+def _check_writable_folder(folder: str, what: str) -> None:
+    """``folder`` (which may not exist yet) can be created and written."""
+    existing = _nearest_existing(folder)
+    if not osp.isdir(existing):
+        raise NotADirectoryError(
+            f'{what} {folder!r}: {existing!r} is a file, not a folder; '
+            'give a folder path')
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f'{what} {folder!r}: {existing!r} is not '
+                              'writable; give a folder you can write to')
+
+
+def check_output_dir(folder: str, what: str = 'output folder') -> None:
+    """Fail before any work if ``folder`` is a file or cannot be written
+    (a missing folder is created later, by the first write).
+
+    Args:
+        folder (str): The folder the outputs go to.
+        what (str): How the user gave it, e.g. ``'--out-dir'``.
+    """
+    _check_writable_folder(folder, what)
+
+
+def check_output_file(path: str, what: str = 'output file') -> None:
+    """Fail before any work if ``path`` is a folder or its folder cannot be
+    written (:func:`atomic_output` writes beside it)."""
+    if osp.isdir(path):
+        raise IsADirectoryError(f'{what} {path!r} is a folder; give a file '
+                                'name')
+    _check_writable_folder(osp.dirname(osp.abspath(path)), what)
+
+
+def same_file(path: str, other: str) -> bool:
+    """Whether two paths name one file, however spelled (``./a``,
+    ``dir/../a``, a symbolic or hard link)."""
+    if osp.realpath(path) == osp.realpath(other):
+        return True
+    try:
+        return osp.samefile(path, other)
+    except OSError:  # one of them does not exist yet
+        return False
+
+
+def check_not_input(output: str, output_what: str, input_path: str,
+                    input_what: str) -> None:
+    """Fail if writing ``output`` would replace the input ``input_path``."""
+    if same_file(output, input_path):
+        raise ValueError(
+            f'{output_what} {output!r} is the {input_what} '
+            f'{input_path!r}: writing it would replace its own input; give '
+            f'another {output_what}')
+
+
+def is_inside(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or below it (links resolved)."""
+    path, folder = osp.realpath(path), osp.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def list_images(folder: str, exclude: Sequence[str] = ()) -> List[str]:
+    """Paths of the images below ``folder``, relative to it, sorted.
+
+    Sub-folders are listed too, symbolic links to folders followed (each
+    real folder once, so a link loop ends), and the ``exclude`` folders
+    left out (a tool's output folder inside its input folder: its own
+    outputs are no inputs).
+
+    Raises:
+        FileNotFoundError: If ``folder`` holds no image.
+        PermissionError: If a sub-folder cannot be read.
+    """
+
+    def unreadable(error: OSError) -> None:
+        raise PermissionError(f'{error.filename}: cannot be listed '
+                              f'({error.strerror}); fix its permissions or '
+                              'move it out of the input folder')
+
     found = []
-    for root, dirs, names in os.walk(folder):
+    seen = set()
+    for root, dirs, names in os.walk(
+            folder, onerror=unreadable, followlinks=True):
+        real = osp.realpath(root)
+        if real in seen or any(is_inside(root, skip) for skip in exclude):
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs.sort()
         found += [
-            osp.relpath(osp.join(root, name), folder) for name in names
-            if name.lower().endswith(IMAGE_SUFFIXES)
+            osp.relpath(osp.join(root, name), folder) for name in names if
+            name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith('.')
         ]
+    if not found:
+        raise FileNotFoundError(
+            f'{folder!r} holds no image ({", ".join(IMAGE_SUFFIXES)}, in it '
+            'or below it); give a folder with images')
     return sorted(found)
 
 

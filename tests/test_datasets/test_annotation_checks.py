@@ -191,3 +191,113 @@ def test_filter_empty_gt_drops_training_images_of_crowds_only(
     assert filtered == kept - {first}
     assert first in image_ids(
         filter_cfg=dict(filter_empty_gt=True), test_mode=True)
+
+
+def _person_with_keypoints(d):
+    return next(a for a in d['annotations']
+                if not a['iscrowd'] and a['num_keypoints'] > 0)
+
+
+def _keypoints_far_outside(d):
+    ann = _person_with_keypoints(d)
+    ann['keypoints'] = [
+        v + 10000 if i % 3 == 0 and ann['keypoints'][i + 2] > 0 else v
+        for i, v in enumerate(ann['keypoints'])
+    ]
+
+
+def _zero_width_box(d):
+    _person_with_keypoints(d)['bbox'][2] = 0
+
+
+def _box_wholly_outside(d):
+    _person_with_keypoints(d)['bbox'][:2] = [5000.0, 5000.0]
+
+
+def _another_category(d):
+    d['categories'].append(dict(id=2, name='dog', supercategory='animal'))
+    _person_with_keypoints(d)['category_id'] = 2
+
+
+def _all_keypoints_zero(d):
+    for ann in d['annotations']:
+        ann['keypoints'] = [0] * 51
+        ann['num_keypoints'] = 0
+
+
+TEACHES_NOTHING = {
+    'labelled keypoints far outside the image':
+    (_keypoints_far_outside,
+     r'"keypoints" #\d+ \([\d.]+, [\d.]+\).*labelled.*lie outside the '
+     r'\d+x\d+ '
+     'image'),
+    'zero-width box': (_zero_width_box, r'"bbox" \[.*\] has no area'),
+    'box wholly outside the image':
+    (_box_wholly_outside, r'"bbox" \[.*\] lies wholly outside'),
+    'another category':
+    (_another_category, r'"category_id" 2 is not a person category'),
+    'no person with keypoints anywhere':
+    (_all_keypoints_zero,
+     'none of the 172 annotations is a person.*nothing can be learned'),
+    'no images': (lambda d: d.update(images=[], annotations=[]),
+                  'the "images" list is empty'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(TEACHES_NOTHING))
+def test_annotations_that_teach_nothing_are_errors_naming_them(
+        tmp_path, source, case):
+    """What training would take at a loss of 0 and evaluation at AP 0 or
+    -1: named with the file, the annotation and image ids and the field,
+    by the dataset and by the check tool."""
+    edit, message = TEACHES_NOTHING[case]
+    data = copy.deepcopy(source)
+    edit(data)
+    ann_file = _write(tmp_path, data)
+    with pytest.raises(AnnotationError, match=message) as info:
+        _dataset(ann_file)
+    assert str(ann_file) in str(info.value)
+    if edit not in (_all_keypoints_zero, TEACHES_NOTHING['no images'][0]):
+        ann = _person_with_keypoints(data)  # the edited one
+        assert (f'annotation id {ann["id"]} (image id {ann["image_id"]})'
+                in str(info.value))
+    tool = load_tool('tools/misc/check_annotations.py')
+    assert tool.main([str(ann_file)]) == 1
+
+
+def test_rows_coco_has_are_counted_in_the_log_not_refused(
+        tmp_path, source, capsys):
+    """Crowd regions and persons without labelled keypoints (COCO has
+    both): the load logs how many teach no keypoint."""
+    from querypose_mm.datasets import annotation_checks
+    lines = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(annotation_checks, 'print_log',
+                      lambda line, logger: lines.append(line))
+        _dataset(SOURCE)
+    assert any('5 crowd region(s)' in line
+               and '81 person(s) without a labelled keypoint' in line
+               for line in lines), lines
+    tool = load_tool('tools/misc/check_annotations.py')
+    assert tool.main([SOURCE]) == 0
+    assert '5 crowd region(s)' in capsys.readouterr().out
+
+
+def test_a_missing_data_root_names_the_setting(tmp_path):
+    with pytest.raises(
+            FileNotFoundError,
+            match=r'annotation file .* does not exist.*'
+            r"data_root='.*nowhere'.*data_root=DIR"):
+        DATASETS.build(
+            dict(
+                type='CheckedCocoDataset',
+                data_root=str(tmp_path / 'nowhere'),
+                ann_file='annotations/person_keypoints_train2017.json',
+                data_prefix=dict(img='train2017/'),
+                data_mode='bottomup',
+                pipeline=[]))
+    with pytest.raises(
+            FileNotFoundError,
+            match=r'image folder .*missing.* does not exist.*'
+            'data_prefix.img'):
+        _dataset(SOURCE, images=str(tmp_path / 'missing'))

@@ -327,3 +327,47 @@ def test_openvino_refuses_an_isa_cap_it_would_crash_on(dynamic_onnx,
     monkeypatch.setattr(runtimes, 'onednn_isa_cap_below_cpu', lambda: 'AVX2')
     with pytest.raises(RuntimeError, match='ONEDNN_MAX_CPU_ISA=AVX2.*unset'):
         QueryPoseOpenVINO(dynamic_onnx)
+
+
+@pytest.mark.parametrize('backend', [
+    'onnxruntime',
+    pytest.param('openvino', marks=needs_openvino),
+])
+def test_a_truncated_or_empty_onnx_file_is_named(dynamic_onnx, tmp_path,
+                                                 backend):
+    with open(dynamic_onnx, 'rb') as f:
+        content = f.read()
+    truncated = tmp_path / 'truncated.onnx'
+    truncated.write_bytes(content[:len(content) // 3])
+    with pytest.raises(
+            ValueError,
+            match=f'ONNX model {truncated} .* bytes.* cannot be read by .*'
+            'export it again'):
+        build_runtime(str(truncated), backend)
+    empty = tmp_path / 'empty.onnx'
+    empty.write_bytes(b'')
+    with pytest.raises(ValueError, match=f'ONNX model {empty} is empty'):
+        build_runtime(str(empty), backend)
+
+
+def test_runtime_refuses_person_counts_below_one(dynamic_onnx):
+    """Not 'every person' (0 was falsy) nor all but the last 3 (-3)."""
+    runtime = QueryPoseOnnxRuntime(dynamic_onnx)
+    image = cv2.imread(IMAGE)
+    for count in (0, -3, 1.5):
+        with pytest.raises(ValueError, match='max_per_img must be a positive'):
+            runtime(image, max_per_img=count)
+    assert len(runtime(image, max_per_img=2)['bboxes']) == 2
+
+
+def test_a_config_of_another_model_is_refused_beside_the_onnx_file(
+        dynamic_onnx):
+    runtime = QueryPoseOnnxRuntime(dynamic_onnx)
+    cfg = Config.fromfile(get_config_path(QUICKSTART_CONFIG))
+    runtimes.check_config_fits(runtime, cfg.model, '--config q.py')
+    cfg.model.head.num_keypoints = 14
+    with pytest.raises(
+            ValueError,
+            match=r'--config q.py has model.head.num_keypoints=14, the '
+            'exported model 17'):
+        runtimes.check_config_fits(runtime, cfg.model, '--config q.py')

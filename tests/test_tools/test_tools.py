@@ -283,7 +283,7 @@ def test_runtime_evaluation_scores_each_image_against_its_own_persons():
     class GroundTruthRuntime:
         answered = 0
 
-        def predict(self, images, batch_size=None):
+        def predict(self, images, max_per_img=None, batch_size=None):
             persons = []
             for image in images:
                 info = truth.get_data_info(self.answered)

@@ -30,7 +30,9 @@ its dtype/layout conversions (``torch.profiler``) and, with
 without autocast. Writes ``benchmark.{json,csv,png}`` into ``--out-dir`` and
 prints the table and ``torch.utils.benchmark.Compare``'s per-round latencies.
 With random weights, post-processing that depends on the predictions
-(DEKR's and RTMO's NMS/grouping) is not representative.
+(DEKR's and RTMO's NMS/grouping) is not representative. A row whose
+measurement fails is written with its error, and the tool then exits with
+status 1; counts and sizes below 1 are refused before anything runs.
 """
 import argparse
 import json
@@ -44,7 +46,9 @@ import time
 from benchmarking import (MODES, RUNTIME_MODES, SPECS, compare_latencies,
                           format_table, measure, split_entry, write_results)
 
-from querypose_mm.utils import dump_json_atomically
+from querypose_mm.engine.cli import (non_negative_int, positive_int,
+                                     warn_if_bf16_capped)
+from querypose_mm.utils import check_output_dir, dump_json_atomically
 
 DEFAULT_MODELS = ['querypose-r50', 'edpose-r50', 'rtmo-l', 'dekr-hrnet-w32']
 MEASURE_OPTIONS = ('short_side', 'max_size', 'runs', 'warmup', 'batch_size',
@@ -61,22 +65,22 @@ def parse_args(argv=None):
         f'MODE in {list(MODES)}')
     parser.add_argument(
         '--rounds',
-        type=int,
+        type=positive_int,
         default=1,
         help='measure the list this many times, interleaved')
-    parser.add_argument('--short-side', type=int, default=800)
-    parser.add_argument('--max-size', type=int, default=1333)
-    parser.add_argument('--runs', type=int, default=10)
-    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--short-side', type=positive_int, default=800)
+    parser.add_argument('--max-size', type=positive_int, default=1333)
+    parser.add_argument('--runs', type=positive_int, default=10)
+    parser.add_argument('--warmup', type=non_negative_int, default=2)
     parser.add_argument(
         '--batch-size',
-        type=int,
+        type=positive_int,
         default=2,
         help='of the throughput and the training step')
     parser.add_argument('--device', default='cpu')
     parser.add_argument(
         '--threads',
-        type=int,
+        type=positive_int,
         default=None,
         help='torch CPU threads (default: torch\'s choice)')
     parser.add_argument(
@@ -102,6 +106,11 @@ def parse_args(argv=None):
         try:
             split_entry(entry_with_mode(entry, args))
         except ValueError as error:
+            parser.error(str(error))
+    if not (args.single or args.export):
+        try:
+            check_output_dir(args.out_dir, '--out-dir')
+        except OSError as error:
             parser.error(str(error))
     if args.quick:
         args.short_side = min(args.short_side, 256)
@@ -208,6 +217,10 @@ def main(argv=None):
         return run_single(args, out_dir)
 
     entries = [entry_with_mode(entry, args) for entry in args.models]
+    if args.device == 'cpu':
+        for entry in entries:
+            if split_entry(entry)[1] in ('bf16', 'autocast'):
+                warn_if_bf16_capped(entry)
     rounds = {entry: [] for entry in entries}
     exported = set()
     for round_index in range(args.rounds):
@@ -238,6 +251,13 @@ def main(argv=None):
     print(compare_latencies(rounds))
     print(f"\nNote: {meta['note']}.\nWritten: {out_dir}/benchmark."
           '{json,csv,png}')
+    failed = [r['model'] for r in results if 'error' in r]
+    if failed:
+        print(
+            f'FAILED: {", ".join(failed)} could not be measured (see the '
+            'error column)',
+            file=sys.stderr)
+        sys.exit(1)
     return results
 
 

@@ -18,17 +18,22 @@ max size) and padded to it. After the export the file is run in ONNX Runtime
 and compared with PyTorch (a batch of two at the traced shape and, with
 ``--dynamic``, one image at a second shape); a model whose graph only holds
 at the traced shape (Swin's window padding) is refused with ``--dynamic`` and
-nothing is written.
+nothing is written. Before the model is loaded, ``--out`` is checked (a file
+name in a writable folder, not the checkpoint) and so is the config's
+``model.test_cfg``: ``score_thr`` and ``precision='bf16'`` are not in the
+graph, and are refused by name.
 """
 import argparse
 import os.path as osp
 import time
 
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 
 import querypose_mm  # noqa: F401  (registers the modules)
 from mmpose.apis import init_model
-from querypose_mm.deployment import export_onnx
+from querypose_mm.deployment import check_graph_test_cfg, export_onnx
+from querypose_mm.engine.cli import positive_int
+from querypose_mm.utils import check_not_input, check_output_file
 
 
 def parse_args(argv=None):
@@ -38,7 +43,7 @@ def parse_args(argv=None):
     parser.add_argument('--out', required=True, help='.onnx file to write')
     parser.add_argument(
         '--input-shape',
-        type=int,
+        type=positive_int,
         nargs=2,
         metavar=('H', 'W'),
         help='traced (and, without --dynamic, fixed) input size')
@@ -56,15 +61,17 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_output_file(args.out, '--out')
     for path, what in ((args.config, 'config'), (args.checkpoint,
                                                  'checkpoint')):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{what} {path!r} does not exist')
-    model = init_model(
-        args.config,
-        args.checkpoint,
-        device='cpu',
-        cfg_options=args.cfg_options)
+        check_not_input(args.out, '--out', path, what)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    check_graph_test_cfg(cfg.model.get('test_cfg') or {})
+    model = init_model(cfg, args.checkpoint, device='cpu')
     start = time.perf_counter()
     export_onnx(
         model,

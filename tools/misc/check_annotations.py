@@ -5,9 +5,12 @@
 
 The checks are the ones the project's datasets run when they load a file
 (unique integer image ids, annotations of existing images, 3K keypoint
-numbers, finite boxes, required keys); with ``--images`` also every image's
-size in DIR against the file's width/height (read from the image headers).
-Exits 1 if anything is wrong.
+numbers, finite boxes with an area inside the image, labelled keypoints
+inside the image, the person category, required keys, at least one image
+and one person with a labelled keypoint); with ``--images`` also every
+image's size in DIR against the file's width/height (read from the image
+headers). Exits 1 if anything is wrong; otherwise it also counts the rows
+that teach no keypoint (crowd regions, persons without labelled keypoints).
 """
 import argparse
 import os.path as osp
@@ -15,9 +18,12 @@ import sys
 
 from PIL import Image
 
-from querypose_mm.datasets.annotation_checks import (find_annotation_problems,
+from querypose_mm.datasets.annotation_checks import (count_left_out,
+                                                     find_annotation_problems,
+                                                     format_left_out,
                                                      format_problems,
                                                      read_annotation_file)
+from querypose_mm.engine.cli import positive_int
 
 
 def size_problems(data: dict, image_dir: str) -> list:
@@ -44,7 +50,7 @@ def main(argv=None) -> int:
     parser.add_argument('ann_file')
     parser.add_argument(
         '--num-keypoints',
-        type=int,
+        type=positive_int,
         default=17,
         help='keypoints per person (COCO 17, CrowdPose 14, AIC 14)')
     parser.add_argument(
@@ -60,7 +66,8 @@ def main(argv=None) -> int:
         return 1
     print(f'{args.ann_file}: {len(data["images"])} images, '
           f'{len(data["annotations"])} annotations, no problem found' +
-          (' (sizes checked)' if args.images else ''))
+          (' (sizes checked)' if args.images else '') + '; ' +
+          format_left_out(count_left_out(data)))
     return 0
 
 

@@ -14,7 +14,9 @@ Every key is mapped and checked against the config's model (shapes too);
 the official parameters that are never used are dropped and listed; any
 other mismatch stops the conversion with the list, and nothing is written.
 DST is an mmengine checkpoint for tools/test.py, mim test, init_model and
-MMPoseInferencer with the same config.
+MMPoseInferencer with the same config; it must be another file than SRC
+(however spelled: a link or another path to SRC is refused), in a writable
+folder, checked before anything is loaded.
 """
 import argparse
 import os.path as osp
@@ -25,7 +27,8 @@ from mmengine.config import Config, DictAction
 import querypose_mm  # noqa: F401  (registers the modules)
 from mmpose.registry import MODELS
 from mmpose.utils import register_all_modules
-from querypose_mm.utils import atomic_output
+from querypose_mm.utils import (atomic_output, check_not_input,
+                                check_output_file, check_torch_save_file)
 from querypose_mm.utils.official_checkpoint import (convert_state_dict,
                                                     load_official_checkpoint,
                                                     official_model_kind)
@@ -67,6 +70,12 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    # what --trust cannot help with, before the loader suggests it
+    check_torch_save_file(args.src, 'official checkpoint')
+    check_output_file(args.dst, 'DST')
+    check_not_input(args.dst, 'DST', args.src, 'official checkpoint SRC')
+    if args.config:
+        check_not_input(args.dst, 'DST', args.config, '--config')
     official = load_official_checkpoint(args.src, trust=args.trust)
     if args.config is None:
         neck, version = official_model_kind(official)

@@ -1,3 +1,3 @@
-from .querypose_estimator import QueryPoseEstimator
+from .querypose_estimator import QueryPoseEstimator, check_test_cfg
 
-__all__ = ['QueryPoseEstimator']
+__all__ = ['QueryPoseEstimator', 'check_test_cfg']

@@ -16,6 +16,35 @@ _OPTIONAL_SUFFIXES = ('num_batches_tracked', )
 _SHOWN = 3  # keys listed per kind of mismatch
 
 
+def check_test_cfg(test_cfg: dict, owner: str = 'model.test_cfg') -> None:
+    """Fail on a ``test_cfg`` value QueryPose would not honour as asked.
+
+    Args:
+        test_cfg (dict): ``max_per_img``, ``score_thr``, ``precision``,
+            ``flip_test`` (mmpose's, always False here).
+        owner (str): How the user reaches it, for the message.
+    """
+    if test_cfg.get('decode_topk') is not None:
+        raise ValueError(f'{owner}.decode_topk was replaced by '
+                         'test_cfg.score_thr (exact score-threshold '
+                         'decoding); remove it')
+    if test_cfg.get('max_per_img') is not None:
+        check_positive_ints(owner, max_per_img=test_cfg['max_per_img'])
+    score_thr = test_cfg.get('score_thr')
+    # not (0 <= x <= 1) also refuses nan
+    if score_thr is not None and not (isinstance(score_thr, (int, float))
+                                      and not isinstance(score_thr, bool)
+                                      and 0 <= score_thr <= 1):
+        raise ValueError(f'{owner}.score_thr must be a pose score in [0, 1], '
+                         f'got {score_thr!r}')
+    if test_cfg.get('flip_test', False):
+        raise ValueError('QueryPose does not implement flip test; set '
+                         f'{owner}.flip_test=False')
+    if test_cfg.get('precision', 'fp32') not in PRECISIONS:
+        raise ValueError(f'{owner}.precision must be one of {PRECISIONS}, '
+                         f'got {test_cfg["precision"]!r}')
+
+
 class CheckpointMismatchError(ValueError):
     """A checkpoint whose weights do not cover the model."""
 
@@ -51,27 +80,21 @@ class QueryPoseEstimator(BottomupPoseEstimator):
 
     def __init__(self, partial_checkpoint: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
-        if self.test_cfg.get('decode_topk') is not None:
-            raise ValueError('model.test_cfg.decode_topk was replaced by '
-                             'test_cfg.score_thr (exact score-threshold '
-                             'decoding); remove it')
-        if self.test_cfg.get('max_per_img') is not None:
-            check_positive_ints(
-                'model.test_cfg', max_per_img=self.test_cfg['max_per_img'])
-        score_thr = self.test_cfg.get('score_thr')
-        if score_thr is not None and not (isinstance(score_thr, (int, float))
-                                          and 0 <= score_thr <= 1):
-            raise ValueError('model.test_cfg.score_thr must be a pose score '
-                             f'in [0, 1], got {score_thr!r}')
-        if self.test_cfg.get('flip_test', False):
-            raise ValueError('QueryPose does not implement flip test; set '
-                             'model.test_cfg.flip_test=False')
-        if self.test_cfg.get('precision', 'fp32') not in PRECISIONS:
-            raise ValueError(f'model.test_cfg.precision must be one of '
-                             f'{PRECISIONS}, got '
-                             f'{self.test_cfg["precision"]!r}')
+        check_test_cfg(self.test_cfg)
         self.partial_checkpoint = partial_checkpoint
         self.register_load_state_dict_post_hook(self._check_loaded_keys)
+
+    def update_test_cfg(self, **settings) -> None:
+        """Change ``test_cfg`` settings of a built model (a tool's option),
+        through the checks the config's values get at build.
+
+        Raises:
+            ValueError: Naming the setting, if a value is not allowed; the
+                model's ``test_cfg`` is then left as it was.
+        """
+        updated = dict(self.test_cfg, **settings)
+        check_test_cfg(updated)
+        self.test_cfg.update(settings)
 
     def predict(self, inputs: Tensor, data_samples: SampleList) -> SampleList:
         """mmpose's prediction, in ``test_cfg.precision``."""

@@ -135,7 +135,10 @@ MODES = PYTORCH_MODES + RUNTIME_MODES
 
 def split_entry(entry: str) -> Tuple[str, str]:
     """``'NAME[@MODE]'`` -> ``(NAME, MODE)``, MODE ``'fp32'`` if none."""
-    name, _, mode = entry.partition('@')
+    name, at, mode = entry.partition('@')
+    if at and not mode:
+        raise ValueError(f'{entry!r} has no mode after "@"; give NAME@MODE, '
+                         f'MODE in {list(MODES)}, or NAME alone (fp32)')
     mode = mode or 'fp32'
     if name not in SPECS:
         raise ValueError(f'unknown model {name!r} in {entry!r}; choose from '

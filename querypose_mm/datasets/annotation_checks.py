@@ -3,17 +3,18 @@ used.
 
 mmpose's loaders trust the file: two images with one id merge their persons
 onto one image's pixels, an ``image_id`` of another type drops the person, a
-keypoint list of another length fails deep inside numpy, a person whose box
-has no area is dropped by the pipeline, labelled keypoints outside the
-image and persons of another category are trained on as they are. One pass
-over the parsed file finds all of that (for a file of COCO train2017's size,
-262k persons: 1.8 s without the area, image-bounds and category checks on 2
-quiet cores; with them 5.3 s against 3.7 s without, on 2 cores shared with
-other jobs), and a file from which
-nothing can be learned or evaluated (no image, or no person with a labelled
-keypoint) is an error too. The rows COCO itself has that teach no keypoint,
-crowd regions and persons without labelled keypoints, are no error; they are
-counted (:func:`count_left_out`) and the count is logged.
+keypoint list of another length fails deep inside numpy, persons of
+another category are trained on as persons. One pass over the parsed file
+finds all of that (for a file of COCO train2017's size, 262k persons: 1.8 s
+without the image-bounds and category checks on 2 quiet cores; with them
+5.3 s against 3.7 s without, on 2 cores shared with other jobs). The rows
+that teach no keypoint are no error one by one: crowd regions and persons
+without labelled keypoints (COCO has them by design), and a person whose box
+has no area or lies outside its image, or whose labelled keypoints do
+(real data sets hold a few such rows). They are counted
+(:func:`count_left_out`) and logged, the unusual ones with their ids. A file
+from which nothing can be learned or evaluated (no image, or no person left
+with a labelled keypoint) is an error.
 :class:`CheckedAnnotationsMixin` runs the checks where mmpose's datasets
 load the file; ``tools/misc/check_annotations.py``
 reports every problem of a file at once.
@@ -81,8 +82,10 @@ def find_annotation_problems(data, num_keypoints: int) -> List[str]:
     if not problems and not labelled:
         problems.append(
             f'none of the {len(data["annotations"])} annotations is a person '
-            '(not a crowd region) with a labelled keypoint (visibility 1 or '
-            '2): nothing can be learned or evaluated from this file')
+            '(not a crowd region) with a box in its image and a labelled '
+            'keypoint (visibility 1 or 2) inside it: nothing can be learned '
+            'or evaluated from this file (' +
+            format_left_out(count_left_out(data)) + ')')
     return problems
 
 
@@ -96,18 +99,63 @@ def _person_categories(categories: list) -> set:
     return set(with_keypoints or ids)
 
 
-def count_left_out(data: dict) -> Dict[str, int]:
-    """The rows of a checked file that teach no keypoint, as COCO has
-    them: ``crowd`` regions (only ignored areas in evaluation) and
-    ``no_keypoints`` persons (no labelled keypoint: box losses only, not
-    evaluated)."""
-    crowd = no_keypoints = 0
+# why an annotation teaches no keypoint, in the words of the log
+LEFT_OUT = {
+    'crowd':
+    'crowd region(s) (ignored areas in evaluation)',
+    'no_keypoints':
+    'person(s) without a labelled keypoint (box losses only, '
+    'not evaluated)',
+    'no_area':
+    'person(s) whose box has no area (dropped by the pipeline)',
+    'box_outside':
+    'person(s) whose box lies wholly outside the image '
+    '(dropped by the pipeline)',
+    'keypoints_outside':
+    'person(s) with labelled keypoints more than '
+    f'{KEYPOINT_MARGIN:g} px outside the image (those keypoints teach '
+    'nothing: outside every predicted box)',
+}
+# the kinds COCO has by design; the others are named by annotation id
+_COCO_KINDS = ('crowd', 'no_keypoints')
+
+
+def left_out_reason(ann: dict, size: Optional[Tuple]) -> Optional[str]:
+    """Why a well-formed annotation teaches no keypoint (a key of
+    :data:`LEFT_OUT`), or None. ``size`` is its image's (width, height),
+    if known."""
+    if ann.get('iscrowd'):
+        return 'crowd'
+    x, y, w, h = ann['bbox']
+    if w == 0 or h == 0:
+        return 'no_area'
+    if size is not None and (x >= size[0] or y >= size[1] or x + w <= 0
+                             or y + h <= 0):
+        return 'box_outside'
+    keypoints = ann.get('keypoints') or []
+    if not any(keypoints[2::3]):
+        return 'no_keypoints'
+    if size is not None and _labelled_outside(keypoints, *size):
+        return 'keypoints_outside'
+    return None
+
+
+def count_left_out(data: dict) -> Dict[str, List]:
+    """The annotation ids of a checked file that teach no keypoint, by
+    :func:`left_out_reason`: the rows COCO has by design (crowd regions,
+    persons without labelled keypoints) and single persons of a usable file
+    that are left out (a box of no area or wholly outside the image,
+    labelled keypoints outside it)."""
+    sizes = {
+        image['id']: (image['width'], image['height'])
+        for image in data['images']
+    }
+    left_out: Dict[str, List] = {kind: [] for kind in LEFT_OUT}
     for ann in data['annotations']:
-        if ann.get('iscrowd'):
-            crowd += 1
-        elif not any(v > 0 for v in (ann.get('keypoints') or [])[2::3]):
-            no_keypoints += 1
-    return dict(crowd=crowd, no_keypoints=no_keypoints)
+        reason = left_out_reason(ann, sizes.get(ann['image_id']))
+        if reason is not None:
+            left_out[reason].append(ann['id'])
+    return left_out
 
 
 def _check_images(images: list, problems: List[str]) -> Tuple[Dict, Dict]:
@@ -173,7 +221,6 @@ def _check_annotations(annotations: list, image_ids: Dict, sizes: Dict,
         else:
             where += f' (image id {image_id})'
         size = sizes.get(image_id) if _is_int(image_id) else None
-        crowd = bool(ann.get('iscrowd'))
         category = ann.get('category_id')
         if categories and 'category_id' in ann and category not in categories:
             problems.append(
@@ -181,7 +228,7 @@ def _check_annotations(annotations: list, image_ids: Dict, sizes: Dict,
                 f'category of the file ({sorted(categories)}); it would be '
                 'trained and evaluated as a person: remove it or give it '
                 'the person category')
-        bbox = ann.get('bbox')
+        bbox, bbox_ok = ann.get('bbox'), False
         if not (isinstance(bbox, list) and len(bbox) == 4
                 and all(_is_finite_number(v) for v in bbox)):
             problems.append(f'{where}: "bbox" must be 4 finite numbers '
@@ -189,17 +236,8 @@ def _check_annotations(annotations: list, image_ids: Dict, sizes: Dict,
         elif bbox[2] < 0 or bbox[3] < 0:
             problems.append(f'{where}: "bbox" has a negative width or height '
                             f'({bbox!r})')
-        elif not crowd and (bbox[2] == 0 or bbox[3] == 0):
-            problems.append(
-                f'{where}: "bbox" {bbox!r} has no area: the person would be '
-                'dropped from training (no box loss); give its box')
-        elif not crowd and size is not None and (bbox[0] >= size[0]
-                                                 or bbox[1] >= size[1]
-                                                 or bbox[0] + bbox[2] <= 0
-                                                 or bbox[1] + bbox[3] <= 0):
-            problems.append(
-                f'{where}: "bbox" {bbox!r} lies wholly outside the '
-                f'{size[0]}x{size[1]} image: the person would be dropped')
+        else:
+            bbox_ok = True
         keypoints = ann.get('keypoints')
         if keypoints is None:
             continue  # a person without keypoints (mmpose skips it)
@@ -217,16 +255,8 @@ def _check_annotations(annotations: list, image_ids: Dict, sizes: Dict,
                             'a finite number')
         elif not set(keypoints[2::3]) <= {0, 1, 2}:
             problems.append(f'{where}: keypoint visibility must be 0, 1 or 2')
-        elif any(keypoints[2::3]):
-            labelled += not crowd
-            if size is not None:
-                outside = _labelled_outside(keypoints, *size)
-                if outside:
-                    problems.append(
-                        f'{where}: "keypoints" {outside} labelled (visibility '
-                        f'1 or 2) lie outside the {size[0]}x{size[1]} image: '
-                        'coordinates of another image size, or x and y '
-                        'swapped?')
+        elif bbox_ok:
+            labelled += left_out_reason(ann, size) is None
     return labelled
 
 
@@ -249,12 +279,17 @@ def _labelled_outside(keypoints: list, width: float, height: float) -> str:
     return shown
 
 
-def format_left_out(left_out: Dict[str, int]) -> str:
-    """:func:`count_left_out`'s counts in words."""
-    return (f'{left_out["crowd"]} crowd region(s) (ignored areas in '
-            f'evaluation) and {left_out["no_keypoints"]} person(s) without a '
-            'labelled keypoint (box losses only, not evaluated) teach no '
-            'keypoint')
+def format_left_out(left_out: Dict[str, List]) -> str:
+    """:func:`count_left_out`'s rows in words, with the first ids of those
+    that are not COCO's by design."""
+    parts = []
+    for kind, ids in left_out.items():
+        if ids or kind in _COCO_KINDS:
+            shown = '' if kind in _COCO_KINDS or not ids else (
+                ' (annotation ids ' + ', '.join(map(str, ids[:3])) +
+                (', ...' if len(ids) > 3 else '') + ')')
+            parts.append(f'{len(ids)} {LEFT_OUT[kind]}{shown}')
+    return 'left out, teaching no keypoint: ' + '; '.join(parts)
 
 
 def format_problems(ann_file: str,

@@ -88,16 +88,24 @@ def test_the_bundled_files_have_no_problem(source):
     assert len(_dataset(SOURCE)) == len(source['images'])
 
 
-@pytest.mark.parametrize('case', sorted(BROKEN))
-def test_a_broken_file_is_an_error_naming_file_id_and_field(
-        tmp_path, source, case):
-    edit, message = BROKEN[case]
+def _refused(tmp_path, source, edit, message):
+    """The source file edited by ``edit``: the dataset refuses it with
+    ``message`` and names it. Returns the edited data, its file and the
+    error."""
     data = copy.deepcopy(source)
     edit(data)
     ann_file = _write(tmp_path, data)
     with pytest.raises(AnnotationError, match=message) as info:
         _dataset(ann_file)
     assert str(ann_file) in str(info.value)
+    return data, ann_file, info
+
+
+@pytest.mark.parametrize('case', sorted(BROKEN))
+def test_a_broken_file_is_an_error_naming_file_id_and_field(
+        tmp_path, source, case):
+    edit, message = BROKEN[case]
+    data, _, info = _refused(tmp_path, source, edit, message)
     if edit in (_string_image_id, _short_keypoints, _text_keypoints, _no_bbox,
                 _nan_bbox):
         assert f'annotation id {data["annotations"][0]["id"]}' in str(
@@ -273,12 +281,7 @@ def test_annotations_that_teach_nothing_are_errors_naming_them(
     -1: named with the file, the annotation and image ids and the field,
     by the dataset and by the check tool."""
     edit, message = TEACHES_NOTHING[case]
-    data = copy.deepcopy(source)
-    edit(data)
-    ann_file = _write(tmp_path, data)
-    with pytest.raises(AnnotationError, match=message) as info:
-        _dataset(ann_file)
-    assert str(ann_file) in str(info.value)
+    data, ann_file, info = _refused(tmp_path, source, edit, message)
     if case == 'another category':
         ann = _person_with_keypoints(data)  # the edited one
         assert (f'annotation id {ann["id"]} (image id {ann["image_id"]})'

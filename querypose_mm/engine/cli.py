@@ -12,29 +12,26 @@ from typing import Optional
 from mmengine.config import Config
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1 (a count of runs, images,
-    persons, a batch size, a side in pixels)."""
+def _int_at_least(minimum: int, text: str, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
         value = None
-    if value is None or value < 1:
+    if value is None or value < minimum:
         raise argparse.ArgumentTypeError(
-            f'must be a positive integer, got {text!r}')
+            f'must be {what}, got {text!r}')
     return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (a count of runs, images,
+    persons, a batch size, a side in pixels)."""
+    return _int_at_least(1, text, 'a positive integer')
 
 
 def non_negative_int(text: str) -> int:
     """An argparse type: an integer >= 0 (e.g. warm-up runs)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < 0:
-        raise argparse.ArgumentTypeError(
-            f'must be an integer >= 0, got {text!r}')
-    return value
+    return _int_at_least(0, text, 'an integer >= 0')
 
 
 def score(text: str) -> float:

@@ -18,8 +18,7 @@ def _int_at_least(minimum: int, text: str, what: str) -> int:
     except ValueError:
         value = None
     if value is None or value < minimum:
-        raise argparse.ArgumentTypeError(
-            f'must be {what}, got {text!r}')
+        raise argparse.ArgumentTypeError(f'must be {what}, got {text!r}')
     return value
 
 

@@ -28,7 +28,7 @@ from querypose_mm.utils import read_checkpoint
 # overflow and doubles after 2000 clean steps). torch's 2**16 overflows the
 # fp16 gradients at a fresh init, skipping the first steps; see
 # docs/install.md, "Mixed precision".
-AMP_INIT_SCALE = 2.**11
+AMP_INIT_SCALE = 2.**10
 
 
 def parse_args(argv=None):

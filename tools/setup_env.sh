@@ -13,8 +13,10 @@
 #   --no-venv        install into the interpreter given by --python (or python3)
 #   --skip-torch     do not install torch/torchvision; use the ones already importable
 #   --cuda auto|yes|no
-#                    build mmcv CUDA ops; auto = yes when nvidia-smi sees a GPU and
-#                    nvcc is on PATH (default: auto)
+#                    build mmcv CUDA ops; auto = yes when nvidia-smi sees a GPU
+#                    (then nvcc must be on PATH or in $CUDA_HOME/bin, else the
+#                    setup stops: CPU-only ops would fail at the first CUDA
+#                    forward), no without a GPU (default: auto)
 # Environment:
 #   QUERYPOSE_WHEEL_CACHE  where built mmcv wheels are kept
 #                          (default: ${XDG_CACHE_HOME:-~/.cache}/querypose_mm/wheels)
@@ -41,7 +43,7 @@ while [[ $# -gt 0 ]]; do
     --no-venv) use_venv=0; shift ;;
     --skip-torch) skip_torch=1; shift ;;
     --cuda) cuda_mode="$2"; shift 2 ;;
-    -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "setup_env.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -121,9 +123,35 @@ torch_tag="$("$py" -c 'import sys, torch; print(f"torch{torch.__version__}-py{sy
 step "mmengine 0.10.7"
 pip_pinned -q "mmengine==0.10.7"
 
+check_mmcv="$repo_root/tools/misc/check_mmcv_ops.py"
+case "$cuda_mode" in
+  auto|yes|no) ;;
+  off) cuda_mode=no ;;
+  on) cuda_mode=yes ;;
+  *) echo "setup_env.sh: --cuda must be auto, yes or no, got '$cuda_mode'" >&2; false ;;
+esac
+if [[ "$cuda_mode" != no ]] && nvidia-smi -L >/dev/null 2>&1; then
+  step "the GPUs and the architectures of torch"
+  # names each GPU; refuses one that this torch has no kernels for (a V100 under
+  # a torch built for sm_75 and newer) before mmcv is built for it
+  "$py" "$check_mmcv" --gpus
+fi
+
 step "mmcv $MMCV_VERSION with compiled ops"
 if [[ "$cuda_mode" == auto ]]; then
-  if command -v nvcc >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then cuda_mode=yes; else cuda_mode=no; fi
+  if ! nvidia-smi -L >/dev/null 2>&1; then
+    cuda_mode=no
+  elif command -v nvcc >/dev/null 2>&1 || [[ -x "${CUDA_HOME:-/nonexistent}/bin/nvcc" ]]; then
+    cuda_mode=yes
+  else
+    torch_cuda="$("$py" -c 'import torch; print(torch.version.cuda or "?")')"
+    echo "setup_env.sh: nvidia-smi sees a GPU but there is no CUDA compiler (nvcc on PATH" \
+      "or in \$CUDA_HOME/bin), so mmcv would get CPU ops only and the model would stop" \
+      "at its first CUDA forward. Install the CUDA toolkit $torch_cuda (torch.version.cuda;" \
+      "nvcc, docs/install.md \"The GPU build of mmcv\") and rerun, or rerun with --cuda no" \
+      "to build CPU ops on purpose." >&2
+    false
+  fi
 fi
 if [[ "$cuda_mode" == yes ]]; then
   export FORCE_CUDA=1
@@ -152,7 +180,6 @@ else
 fi
 cache_root="${QUERYPOSE_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/querypose_mm/wheels}"
 cache_dir="$cache_root/mmcv-$MMCV_VERSION-$torch_tag-$ops_tag"
-check_mmcv="$repo_root/tools/misc/check_mmcv_ops.py"
 mmcv_ok() { "$py" "$check_mmcv" --ops "${1%%[0-9]*}" --quiet; }
 if mmcv_ok "$ops_tag"; then
   echo "mmcv $MMCV_VERSION with $ops_tag ops is already installed"

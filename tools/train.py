@@ -15,14 +15,20 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
-from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from querypose_mm.engine import (find_resumable_checkpoint,
-                                 prepare_cpu_distributed)
+                                 prepare_cpu_distributed,
+                                 remove_interrupted_saves)
 from querypose_mm.engine.cli import (add_visualization_args,
                                      apply_visualization_args)
-from querypose_mm.utils import read_checkpoint, remove_partial_files
+from querypose_mm.utils import read_checkpoint
+
+# The GradScaler's first loss scale under --amp (dynamic: it halves on an
+# overflow and doubles after 2000 clean steps). torch's 2**16 overflows the
+# fp16 gradients at a fresh init, skipping the first steps; see
+# docs/install.md, "Mixed precision".
+AMP_INIT_SCALE = 2.**10
 
 
 def parse_args(argv=None):
@@ -77,7 +83,8 @@ def merge_args(cfg: Config, args) -> Config:
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        cfg.optim_wrapper.setdefault('loss_scale',
+                                     dict(init_scale=AMP_INIT_SCALE))
     if args.no_validate:
         cfg.val_cfg = None
         cfg.val_dataloader = None
@@ -111,12 +118,10 @@ def check_resumable(path: str) -> None:
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
-    if cfg.resume and osp.isdir(cfg.work_dir):
-        for path in remove_partial_files(cfg.work_dir):
-            print_log(
-                f'removed {path}, left by an interrupted save',
-                logger='current')
     runner = Runner.from_cfg(prepare_cpu_distributed(cfg))
+    if cfg.resume:
+        # after the Runner, which creates the process group: one rank cleans
+        remove_interrupted_saves(cfg.work_dir)
     runner.train()
 
 

@@ -2,9 +2,12 @@
 import glob
 import os.path as osp
 import zipfile
-from typing import Optional
+from typing import List, Optional
 
+from mmengine.dist import barrier, is_main_process
 from mmengine.logging import print_log
+
+from ..utils import remove_partial_files
 
 
 def is_complete_checkpoint(path: str) -> bool:
@@ -52,3 +55,29 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
             logger='current',
             level=30)
     return candidates[-1] if candidates else None
+
+
+def remove_interrupted_saves(work_dir: str) -> List[str]:
+    """Remove what an interrupted save left in ``work_dir``, once per job.
+
+    Called after the process group exists (the Runner's ``init_dist``): the
+    main process removes, every other one waits at a barrier, so two ranks
+    never delete the same file (the second would stop on
+    ``FileNotFoundError``) and none starts before the folder is clean.
+    Outside distributed training this is :func:`remove_partial_files`.
+
+    Args:
+        work_dir (str): The training run's work dir; a missing one is left.
+
+    Returns:
+        list[str]: The paths this process removed (none on other ranks).
+    """
+    removed = []
+    if is_main_process() and osp.isdir(work_dir):
+        removed = remove_partial_files(work_dir)
+        for path in removed:
+            print_log(
+                f'removed {path}, left by an interrupted save',
+                logger='current')
+    barrier()
+    return removed

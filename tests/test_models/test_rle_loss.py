@@ -128,3 +128,14 @@ def test_float32_result_unchanged_by_autocast_guard():
                       sigma_logits.bfloat16().float(), target, weight)
     torch.testing.assert_close(mixed, rounded)
     assert abs(mixed.item() - full.item()) < 0.05 * abs(full.item()) + 0.05
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_flow_log_prob_is_mmposes_bit_for_bit(dtype):
+    """Without mmpose's validated prior (host syncs on a GPU), the same
+    numbers."""
+    from querypose_mm.models.losses.rle_loss import flow_log_prob
+    flow = QueryPoseRLELoss().flow_model.to(dtype)
+    x = torch.randn(
+        500, 2, generator=torch.Generator().manual_seed(0), dtype=dtype) * 3
+    assert torch.equal(flow_log_prob(flow, x), flow.log_prob(x))

@@ -387,6 +387,33 @@ def test_distributed_training_two_cpu_processes_and_resume(tmp_path):
     assert (work_dir / 'iter_4.pth').is_file()
 
 
+def _other_train_regimes():
+    """The head's training regimes but the small config's own (which the
+    test above trains)."""
+    from mmengine.config import Config
+
+    from querypose_mm.models.heads.querypose_head import TRAIN_REGIMES
+    own = Config.fromfile(CPU_CONFIG).model.head.train_regime
+    return [regime for regime in TRAIN_REGIMES if regime != own]
+
+
+@pytest.mark.parametrize('regime', _other_train_regimes())
+def test_distributed_training_two_cpu_processes_other_regimes(
+        regime, tmp_path):
+    output = run([
+        'bash', 'tools/dist_train.sh', CPU_CONFIG, '2', '--work-dir',
+        str(tmp_path), '--no-validate', '--cfg-options',
+        f'train_dataloader.dataset.data_root={COCO_MINI}',
+        'train_dataloader.num_workers=0', 'default_hooks.logger.interval=1',
+        f'model.head.train_regime={regime}', 'train_cfg.max_iters=2',
+        'default_hooks.checkpoint.interval=2', 'randomness.seed=0'
+    ],
+                 env=dict(PYTHON=sys.executable, PORT=str(_free_port())))
+    assert 'Distributed training: True' in output
+    assert re.search(r'Iter\(train\)\s+\[2/2\]', output)
+    assert (tmp_path / 'iter_2.pth').is_file()
+
+
 def test_benchmark_quick_writes_table_and_breakdown(tmp_path):
     output = run([
         sys.executable, 'tools/analysis/benchmark.py', '--quick', '--models',

@@ -9,24 +9,28 @@ RoI extractors, sigmoid focal loss from mmdet's ``FocalLoss``). With a
 visible GPU they are run and compared with the CPU kernels; without one
 (a build machine) the check says so and passes: compiled is all it can tell.
 
+``--gpus``: name the visible GPUs and check that the installed torch has
+kernels for their architecture (run by the setup before mmcv is built).
+
 Run by ``tools/setup_env.sh`` before anything but torch and mmcv is
-installed, so it imports nothing else.
+installed, so it imports nothing else (``querypose_mm/utils/
+cuda_support.py``, which it shares with the model's own check, is loaded
+from its file).
 
 Usage::
 
     python tools/misc/check_mmcv_ops.py --ops cuda
+    python tools/misc/check_mmcv_ops.py --gpus
 """
 import argparse
+import importlib.util
+import os.path as osp
 import sys
 
 MMCV_VERSION = '2.1.0'
-# host-side symbols of the CUDA launchers (mmcv/ops/csrc/pytorch/cuda)
-CUDA_LAUNCHERS = (
-    'ROIAlignForwardCUDAKernelLauncher',
-    'ROIAlignBackwardCUDAKernelLauncher',
-    'SigmoidFocalLossForwardCUDAKernelLauncher',
-    'SigmoidFocalLossBackwardCUDAKernelLauncher',
-)
+CUDA_SUPPORT = osp.join(
+    osp.dirname(osp.abspath(__file__)), '..', '..', 'querypose_mm', 'utils',
+    'cuda_support.py')
 
 
 class CheckFailed(Exception):
@@ -56,23 +60,57 @@ def check_cpu_ops() -> str:
     return f'mmcv {mmcv.__version__}: CPU ops load and RoIAlign is right'
 
 
+def load_cuda_support():
+    """``querypose_mm.utils.cuda_support``, from its file in a checkout (the
+    package's ``__init__`` imports mmdet and mmpose, which the setup has not
+    installed yet), else from the installed package."""
+    if not osp.isfile(CUDA_SUPPORT):
+        from querypose_mm.utils import cuda_support
+        return cuda_support
+    spec = importlib.util.spec_from_file_location('cuda_support', CUDA_SUPPORT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_gpus() -> str:
+    """Name the visible GPUs; refuse one the installed torch has no kernels
+    for."""
+    import torch
+    if not torch.cuda.is_available():
+        raise CheckFailed(
+            f'torch {torch.__version__} sees no GPU (CUDA '
+            f'{torch.version.cuda or "none: a CPU build"}); where '
+            'nvidia-smi lists one, its driver is older than this CUDA '
+            'needs (nvidia-smi prints the highest CUDA it supports)')
+    arch_list = torch.cuda.get_arch_list()
+    unsupported = load_cuda_support().unsupported_gpus()
+    if unsupported:
+        raise CheckFailed(
+            f'{", ".join(unsupported)}: torch {torch.__version__} has '
+            f'kernels for {" ".join(arch_list)} only; install a torch build '
+            'whose torch.cuda.get_arch_list() covers it, then mmcv for it '
+            '(docs/install.md, "Which GPUs")')
+    names = [
+        f'cuda:{i} {torch.cuda.get_device_name(i)} (sm_'
+        f'{"".join(map(str, torch.cuda.get_device_capability(i)))})'
+        for i in range(torch.cuda.device_count())
+    ]
+    return (f'{", ".join(names)}: supported by torch {torch.__version__} '
+            f'({" ".join(arch_list)})')
+
+
 def check_cuda_ops() -> str:
-    import mmcv._ext
     import torch
     from mmcv.ops import (RoIAlign, get_compiling_cuda_version,
                           sigmoid_focal_loss)
-    compiled = get_compiling_cuda_version()
-    if compiled == 'not available':
-        raise CheckFailed('mmcv was built without CUDA ops (rebuild it with '
-                          'FORCE_CUDA=1: tools/setup_env.sh --cuda yes)')
-    with open(mmcv._ext.__file__, 'rb') as f:
-        binary = f.read()
-    missing = [name for name in CUDA_LAUNCHERS if name.encode() not in binary]
-    if missing:
-        raise CheckFailed(f'{mmcv._ext.__file__} lacks the CUDA kernels '
-                          f'{missing}')
-    built = (f'built with CUDA {compiled} ops ({len(CUDA_LAUNCHERS)} CUDA '
-             'launchers of RoIAlign and sigmoid focal loss found)')
+    cuda_support = load_cuda_support()
+    problem = cuda_support.mmcv_cuda_ops_problem()
+    if problem is not None:
+        raise CheckFailed(f'{problem}; {cuda_support.MMCV_CUDA_FIX}')
+    built = (f'built with CUDA {get_compiling_cuda_version()} ops '
+             f'({len(cuda_support.CUDA_LAUNCHERS)} CUDA launchers of '
+             'RoIAlign and sigmoid focal loss found)')
     if not torch.cuda.is_available():
         return built + '; no GPU visible, so they were not run'
     gen = torch.Generator().manual_seed(0)
@@ -101,12 +139,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--ops', choices=('cpu', 'cuda'), default='cpu')
     parser.add_argument(
+        '--gpus',
+        action='store_true',
+        help='only name the visible GPUs and check that torch supports them')
+    parser.add_argument(
         '--quiet', action='store_true', help='print nothing, exit status only')
     args = parser.parse_args()
     try:
-        messages = [check_cpu_ops()]
-        if args.ops == 'cuda':
-            messages.append(check_cuda_ops())
+        if args.gpus:
+            messages = [check_gpus()]
+        else:
+            messages = [check_cpu_ops()]
+            if args.ops == 'cuda':
+                messages.append(check_cuda_ops())
     except (CheckFailed, ImportError, OSError) as e:
         if not args.quiet:
             print(f'check_mmcv_ops: {e}', file=sys.stderr)

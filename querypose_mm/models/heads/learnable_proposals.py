@@ -39,6 +39,7 @@ class LearnableProposals(BaseModule):
         # valid at construction, so a model built without init_weights()
         # (mmpose's init_model, get_flops) still runs
         self._init_boxes()
+        self.register_load_state_dict_post_hook(_check_loaded_boxes)
 
     def _init_boxes(self) -> None:
         with torch.no_grad():
@@ -48,6 +49,16 @@ class LearnableProposals(BaseModule):
     def init_weights(self) -> None:
         super().init_weights()
         self._init_boxes()
+
+    def check_boxes(self) -> None:
+        """Fail clearly on a non-positive (or NaN) proposal width or height,
+        which mmcv's CPU RoIAlign would stop on with an internal assert."""
+        if not (self.init_proposal_bboxes.weight[:, 2:] > 0).all():
+            raise ValueError(
+                'LearnableProposals.init_proposal_bboxes has non-positive '
+                '(or NaN) widths/heights: the checkpoint is broken or the '
+                'weights were overwritten; load a trained checkpoint or call '
+                'model.init_weights()')
 
     def forward(self, img_whwh: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """The proposals of a batch.
@@ -60,15 +71,10 @@ class LearnableProposals(BaseModule):
             (B, N, 4); instance queries (B, N, C); part queries
             (B * N, M, d_p).
         """
-        proposal_wh = self.init_proposal_bboxes.weight[:, 2:]
-        # (not while tracing for ONNX export, where it would be a constant)
-        if not torch.jit.is_tracing() and not (proposal_wh > 0).all():
-            # mmcv's CPU RoIAlign would stop on an internal assert instead
-            raise ValueError(
-                'LearnableProposals.init_proposal_bboxes has non-positive '
-                '(or NaN) widths/heights: the checkpoint is broken or the '
-                'weights were overwritten; load a trained checkpoint or call '
-                'model.init_weights()')
+        # a host sync: at inference only; training's weights were checked
+        # where they came in (construction, init_weights, load)
+        if not self.training and not torch.jit.is_tracing():
+            self.check_boxes()
         batch_size = img_whwh.size(0)
         boxes = bbox_cxcywh_to_xyxy(self.init_proposal_bboxes.weight)
         boxes = boxes[None] * img_whwh[:, None]
@@ -77,3 +83,8 @@ class LearnableProposals(BaseModule):
         part_queries = self.init_part_queries.weight[None].expand(
             batch_size * self.num_queries, -1, -1)
         return boxes, instance_queries, part_queries
+
+
+def _check_loaded_boxes(module: LearnableProposals, incompatible_keys) -> None:
+    """``load_state_dict`` post hook: the loaded proposals are valid."""
+    module.check_boxes()

@@ -197,7 +197,8 @@ class QueryPoseHead(BaseHead):
         boxes = self._decode_boxes(box_decoder.bbox_coder, flat_boxes,
                                    deltas.reshape(-1, 4)).view(
                                        batch_size, num_queries, 4)
-        check_finite_stage(stage, cls_scores, boxes)
+        if not self.training:  # training: the matching checks (no sync)
+            check_finite_stage(stage, cls_scores, boxes)
         return cls_scores, boxes, instance_queries
 
     def _keypoint_stage(self, stage: int, feats: Sequence[Tensor],
@@ -399,7 +400,7 @@ class QueryPoseHead(BaseHead):
         def match_stage(stage: int, cls_scores: Tensor,
                         boxes: Tensor) -> Tensor:
             matches.append(
-                self.criterion.match_stage(cls_scores, boxes, gts, img_whwh))
+                self.criterion.match_stage(cls_scores, boxes, gts, stage))
             if matched_only:
                 return matches[-1].query_inds
             return torch.arange(

@@ -4,9 +4,37 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.distributions import MultivariateNormal
 
 from mmpose.models.losses import RLELoss
+from mmpose.models.utils.realnvp import RealNVP
 from mmpose.registry import MODELS
+
+
+def flow_log_prob(flow: RealNVP, x: Tensor) -> Tensor:
+    """``flow.log_prob(x)`` without a host sync.
+
+    mmpose's ``RealNVP.prior`` builds ``MultivariateNormal(loc, cov)`` on
+    every call, which validates its arguments and checks the Cholesky
+    factorisation, each a device-to-host sync (about five a stage on a GPU).
+    The same distribution built from ``cholesky_ex``'s factor (which reports
+    errors instead of checking them) without validation gives the same
+    numbers.
+
+    Args:
+        flow (RealNVP): The flow, with its ``loc`` (2,) and ``cov`` (2, 2)
+            prior buffers.
+        x (Tensor): Samples, (n, 2).
+
+    Returns:
+        Tensor: Log-density of each sample, (n,).
+    """
+    z, log_det = flow.backward_p(x)
+    prior = MultivariateNormal(
+        flow.loc,
+        scale_tril=torch.linalg.cholesky_ex(flow.cov).L,
+        validate_args=False)
+    return prior.log_prob(z) + log_det
 
 
 @MODELS.register_module()
@@ -62,8 +90,8 @@ class QueryPoseRLELoss(RLELoss):
             log_sigma = F.logsigmoid(sigma_logits)
             residual = pred - target
             error = residual / (sigma + 1e-9)
-            log_phi = self.flow_model.log_prob(error.reshape(-1, 2)).reshape(
-                n, k, 1)
+            log_phi = flow_log_prob(self.flow_model,
+                                    error.reshape(-1, 2)).reshape(n, k, 1)
             nf_loss = log_sigma - log_phi
             log_norm = 0.5 * math.log(2 * math.pi)
             loss_q = log_sigma + log_norm + residual.abs() / (

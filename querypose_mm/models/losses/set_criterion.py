@@ -3,10 +3,13 @@ from typing import Dict, List, NamedTuple, Sequence
 import numpy as np
 import torch
 import torch.nn as nn
+from mmdet.models.task_modules import HungarianAssigner
 from mmdet.registry import MODELS as MMDET_MODELS
 from mmdet.registry import TASK_UTILS as MMDET_TASK_UTILS
 from mmdet.utils import reduce_mean
+from mmengine.dist import get_world_size
 from mmengine.structures import InstanceData
+from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from mmpose.registry import MODELS
@@ -34,7 +37,9 @@ def pack_gt_instances(
         dtype: torch.dtype = torch.float32) -> List[InstanceData]:
     """Each sample's ground truth as ``dtype`` tensors: ``bboxes`` (n, 4)
     xyxy, ``labels`` (n,) zeros, ``keypoints`` (n, K, 2) and
-    ``keypoints_visible`` (n, K), in input-frame pixels.
+    ``keypoints_visible`` (n, K), in input-frame pixels; the metainfo
+    ``img_shape`` is the unpadded input's (h, w), as floats of
+    :func:`image_whwh` (read here, so the matcher needs no device value).
 
     Raises:
         ValueError: Naming the image, for a keypoint count other than K or a
@@ -65,8 +70,12 @@ def pack_gt_instances(
                 np.zeros(shape, np.float32)
             return torch.as_tensor(array, device=device).to(dtype)
 
+        img_h, img_w = sample.metainfo['img_shape'][:2]
         gts.append(
             InstanceData(
+                metainfo=dict(
+                    img_shape=(float(np.float32(img_h)),
+                               float(np.float32(img_w)))),
                 bboxes=as_tensor(gt.get('bboxes'), (n, 4)),
                 labels=torch.zeros(n, dtype=torch.long, device=device),
                 keypoints=as_tensor(
@@ -103,39 +112,95 @@ class QueryPoseCriterion(nn.Module):
         super().__init__()
         self.num_keypoints = num_keypoints
         self.assigner = MMDET_TASK_UTILS.build(mmdet_cfg(assigner))
+        if not isinstance(self.assigner, HungarianAssigner):
+            raise ValueError(
+                'model.head.criterion.assigner must be mmdet\'s '
+                "HungarianAssigner (type='HungarianAssigner', whose "
+                'match_costs the criterion evaluates for a whole stage at '
+                f'once), got {type(self.assigner).__name__}')
         self.loss_cls = MMDET_MODELS.build(mmdet_cfg(loss_cls))
         self.loss_bbox = MMDET_MODELS.build(mmdet_cfg(loss_bbox))
         self.loss_iou = MMDET_MODELS.build(mmdet_cfg(loss_iou))
         self.loss_keypoint = MODELS.build(loss_keypoint)
 
     def match_stage(self, cls_scores: Tensor, boxes: Tensor,
-                    gts: Sequence[InstanceData],
-                    img_whwh: Tensor) -> StageMatch:
-        """Hungarian matching of one stage, on detached boxes and scores
-        (finite: :class:`QueryPoseHead` checks each stage).
+                    gts: Sequence[InstanceData], stage: int) -> StageMatch:
+        """Hungarian matching of one stage, on detached boxes and scores.
+
+        mmdet's ``HungarianAssigner`` per image, with one device-to-host
+        copy for the whole stage (its costs and whether the stage is
+        finite) instead of two host syncs per image.
+
+        A non-finite stage output is a ``FloatingPointError``: the next
+        RoIAlign would stop on an internal assert (CPU), and scipy's
+        assignment on 'cost matrix is infeasible'. Under autocast (mixed
+        precision) it is not: an fp16 overflow is expected now and then,
+        the losses turn non-finite and the ``GradScaler`` skips the step;
+        the matching then runs on the costs with NaN/inf replaced.
 
         Args:
             cls_scores (Tensor): Person logits, (B, N, 1).
             boxes (Tensor): Boxes, xyxy input pixels, (B, N, 4).
-            gts (list[InstanceData]): From :func:`pack_gt_instances`.
-            img_whwh (Tensor): (w, h, w, h) per image, (B, 4).
+            gts (list[InstanceData]): From :func:`pack_gt_instances` (with
+                the image sizes that mmdet's box cost reads).
+            stage (int): Which stage, for the error message.
 
         Returns:
             StageMatch: The matched queries, sorted (by image, then query).
+
+        Raises:
+            FloatingPointError: Naming the stage, for non-finite class
+                scores or boxes outside autocast.
         """
         num_queries = cls_scores.size(1)
+        cls_scores, boxes = cls_scores.detach(), boxes.detach()
+        costs = [
+            self._match_costs(cls_scores[i], boxes[i],
+                              gt).flatten().to(cls_scores.dtype)
+            for i, gt in enumerate(gts) if len(gt)
+        ]
+        finite = torch.isfinite(cls_scores).all() & torch.isfinite(boxes).all()
+        # the one host sync of the stage: scipy needs the costs
+        host = torch.cat([finite.to(cls_scores.dtype).view(1)] +
+                         costs).cpu().numpy()
+        if not host[0] and not torch.is_autocast_enabled(
+                cls_scores.device.type):
+            raise FloatingPointError(
+                f'stage {stage} of QueryPoseHead predicted non-finite class '
+                'scores or boxes; the training diverged (lower the lr, keep '
+                'clip_grad) or the input or weights hold NaN/inf')
         gt_offsets = np.cumsum([0] + [len(gt) for gt in gts])
         query_inds, gt_inds = [], []
+        start = 1
         for i, gt in enumerate(gts):
-            pred = InstanceData(
-                scores=cls_scores[i].detach(), bboxes=boxes[i].detach())
-            img_meta = dict(
-                img_shape=(img_whwh[i, 1].item(), img_whwh[i, 0].item()))
-            assigned = self.assigner.assign(pred, gt, img_meta=img_meta)
-            pos = torch.nonzero(assigned.gt_inds > 0).squeeze(1)
-            query_inds.append(pos + i * num_queries)
-            gt_inds.append(assigned.gt_inds[pos] - 1 + int(gt_offsets[i]))
-        return StageMatch(torch.cat(query_inds), torch.cat(gt_inds))
+            if not len(gt):
+                continue
+            cost = host[start:start + num_queries * len(gt)].reshape(
+                num_queries, len(gt))
+            start += cost.size
+            rows, cols = linear_sum_assignment(np.nan_to_num(cost))
+            order = np.argsort(rows)
+            query_inds.append(rows[order] + i * num_queries)
+            gt_inds.append(cols[order] + gt_offsets[i])
+        inds = np.concatenate(
+            [np.zeros((2, 0), np.int64)] + [
+                np.stack([q, g]).astype(np.int64)
+                for q, g in zip(query_inds, gt_inds)
+            ],
+            axis=1)
+        inds = torch.from_numpy(inds).to(cls_scores.device)
+        return StageMatch(inds[0], inds[1])
+
+    def _match_costs(self, cls_scores: Tensor, boxes: Tensor,
+                     gt: InstanceData) -> Tensor:
+        """mmdet's ``HungarianAssigner`` cost of one image, (N, n_gt)."""
+        pred = InstanceData(scores=cls_scores, bboxes=boxes)
+        img_meta = dict(img_shape=gt.img_shape)
+        return torch.stack([
+            match_cost(
+                pred_instances=pred, gt_instances=gt, img_meta=img_meta)
+            for match_cost in self.assigner.match_costs
+        ]).sum(dim=0)
 
     def forward(self, outputs: Sequence[StageOutput],
                 matches: Sequence[StageMatch], gts: Sequence[InstanceData],
@@ -148,8 +213,12 @@ class QueryPoseCriterion(nn.Module):
         """
         device = img_whwh.device
         num_gts = sum(len(gt) for gt in gts)
-        avg_factor = reduce_mean(torch.tensor(
-            float(num_gts), device=device)).clamp_min(1).item()
+        if get_world_size() > 1:
+            avg_factor = reduce_mean(
+                torch.tensor(float(num_gts),
+                             device=device)).clamp_min(1).item()
+        else:  # the same number, without a host sync
+            avg_factor = max(float(np.float32(num_gts)), 1.0)
         gt = InstanceData(
             bboxes=torch.cat([gt.bboxes for gt in gts]),
             keypoints=torch.cat([gt.keypoints for gt in gts]),
@@ -197,14 +266,17 @@ class QueryPoseCriterion(nn.Module):
         Keypoints that are not labelled or lie outside the (detached)
         predicted box get weight 0 (QueryPose §3.4).
         """
-        # each matched query's row among the decoded ones
-        rows = torch.searchsorted(out.decoded, match.query_inds)
-        if rows.numel() == 0:
+        if match.query_inds.numel() == 0:
             # keep the graph connected (no matched person in the batch)
             return out.cls_scores.sum() * 0
-        if out.decoded.numel() == 0 or not torch.equal(
-                out.decoded[rows.clamp_max(out.decoded.numel() - 1)],
-                match.query_inds):
+        # each matched query's row among the decoded ones, told by how the
+        # head decoded (comparing the indices would be a host sync)
+        if out.decoded is match.query_inds:  # exactly the matched queries
+            rows = torch.arange(
+                match.query_inds.numel(), device=match.query_inds.device)
+        elif out.decoded.numel() == out.cls_scores.shape[:2].numel():
+            rows = match.query_inds  # every query, in order
+        else:
             raise ValueError('a matched query was not decoded by its stage; '
                              'the keypoint loss needs every matched query')
         target = keypoints_to_box_frame(matched_gt.keypoints,

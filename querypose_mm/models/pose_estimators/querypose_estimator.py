@@ -1,12 +1,13 @@
 from typing import Dict, List, Tuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmpose.models.pose_estimators import BottomupPoseEstimator
 from mmpose.registry import MODELS
 from mmpose.utils.typing import SampleList
 from ...utils.checkpoint_file import pop_checkpoint_file_read
+from ...utils.cuda_support import require_mmcv_cuda_ops
 from ..utils import PRECISIONS, check_positive_ints
 
 # what a checkpoint may lack: the RLE flow is used by the training loss only,
@@ -70,7 +71,13 @@ class QueryPoseEstimator(BottomupPoseEstimator):
     conv stacks and SPEGM get channels-last weights (on their 14x14 RoIs
     oneDNN's bf16 kernels prefer it); the backbone and neck stay NCHW
     (channels-last made them 2.3x slower in bf16, measured on an AVX512-BF16
-    CPU).
+    CPU). Switching back to training (``train()``, which mmengine's train
+    loop calls after each validation) restores their NCHW layout, so that a
+    bf16 validation leaves the trained weights' strides (and DDP's gradient
+    buckets, which match them) as they were.
+
+    Moving the model to CUDA (``.cuda()``, ``.to('cuda')``) checks once
+    that mmcv has the CUDA ops it calls (:func:`require_mmcv_cuda_ops`).
 
     Args:
         partial_checkpoint (bool): Only warn (mmengine's behaviour), e.g. to
@@ -96,15 +103,38 @@ class QueryPoseEstimator(BottomupPoseEstimator):
         check_test_cfg(updated)
         self.test_cfg.update(settings)
 
+    def _apply(self, fn, *args, **kwargs) -> 'QueryPoseEstimator':
+        """``nn.Module._apply`` (``.cuda()``, ``.to()``, ...): on CUDA,
+        first check that mmcv has the CUDA ops the model calls (once)."""
+        module = super()._apply(fn, *args, **kwargs)
+        if next(self.parameters()).is_cuda:
+            require_mmcv_cuda_ops()
+        return module
+
+    def train(self, mode: bool = True) -> 'QueryPoseEstimator':
+        """``nn.Module.train``; in training the layout of the bf16 mode is
+        undone (a no-op where it was never set)."""
+        if mode:
+            for module in self._bf16_channels_last_modules():
+                module.to(memory_format=torch.contiguous_format)
+        return super().train(mode)
+
+    def _bf16_channels_last_modules(self) -> List[nn.Module]:
+        """What the bf16 mode gives channels-last weights: the keypoint
+        decoders' conv stacks and SPEGM."""
+        return [
+            module for decoder in self.head.keypoint_decoders
+            for module in (decoder.conv_stack, decoder.spegm)
+        ]
+
     def predict(self, inputs: Tensor, data_samples: SampleList) -> SampleList:
         """mmpose's prediction, in ``test_cfg.precision``."""
         if self.test_cfg.get('precision', 'fp32') != 'bf16':
             return super().predict(inputs, data_samples)
         # a no-op once done: weights already channels-last are kept, and a
         # checkpoint loads into them as they are
-        for decoder in self.head.keypoint_decoders:
-            decoder.conv_stack.to(memory_format=torch.channels_last)
-            decoder.spegm.to(memory_format=torch.channels_last)
+        for module in self._bf16_channels_last_modules():
+            module.to(memory_format=torch.channels_last)
         with torch.autocast(inputs.device.type, dtype=torch.bfloat16):
             return super().predict(inputs, data_samples)
 

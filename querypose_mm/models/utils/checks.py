@@ -27,7 +27,11 @@ def check_finite_stage(stage: int, cls_scores: Tensor, boxes: Tensor) -> None:
     on an internal assert, or scipy's matching on 'cost matrix is
     infeasible'.
 
-    Skipped while tracing (ONNX export), where it would be a constant.
+    Called at inference (a host sync per stage); in training the matching
+    checks the stage on its copy to the host
+    (:meth:`QueryPoseCriterion.match_stage`), and lets it pass under
+    autocast, where the ``GradScaler`` skips the step. Skipped while
+    tracing (ONNX export), where it would be a constant.
     """
     if torch.jit.is_tracing():
         return

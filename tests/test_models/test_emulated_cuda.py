@@ -7,7 +7,7 @@ import pytest
 import torch
 from test_querypose_head import real_batch
 
-from querypose_mm.models.heads.querypose_head import TRAIN_REGIMES
+from querypose_mm.models.utils import TRAIN_REGIMES
 from querypose_mm.testing import EmulatedCuda, build_quickstart_model
 from querypose_mm.utils import cuda_support
 

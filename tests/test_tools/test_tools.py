@@ -392,7 +392,7 @@ def _other_train_regimes():
     test above trains)."""
     from mmengine.config import Config
 
-    from querypose_mm.models.heads.querypose_head import TRAIN_REGIMES
+    from querypose_mm.models.utils import TRAIN_REGIMES
     own = Config.fromfile(CPU_CONFIG).model.head.train_regime
     return [regime for regime in TRAIN_REGIMES if regime != own]
 

@@ -159,6 +159,13 @@ def test_standins_are_installed_only_inside_the_context():
     assert 'fvcore.nn.weight_init' not in sys.modules
 
 
+def test_standins_can_replace_an_installed_library():
+    with standin_modules(['fvcore'], replace_installed=True) as standins:
+        from fvcore.nn.weight_init import c2_msra_fill as fill
+        assert standins == ['fvcore']
+        assert fill is c2_msra_fill
+
+
 # ----------------------------------------------------------------------
 # reading an official checkout (made up: the official code is not here)
 # ----------------------------------------------------------------------

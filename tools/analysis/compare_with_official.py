@@ -12,7 +12,9 @@ mirror git directory included, whose files at REV are extracted with
 in this repository: its ``head.py``, ``loss.py``, ``real_nvp.py``,
 ``config.py`` and ``util/`` are imported from DIR, with stand-ins for the
 detectron2 / fvcore pieces they import where those libraries are not
-installed (``official_comparison/standins.py``).
+installed (``official_comparison/standins.py``; ``--standins-always``
+also where they are, since detectron2's ``Boxes`` rounds the RoI boxes to
+float32).
 
 For each version (light: ``LIGHT_VERSION: True`` and our
 ``keypoint_decoder.update_instance_query=False``; full: both the other way)
@@ -103,6 +105,11 @@ def parse_args(argv=None):
         '--persons', type=int, default=3, help='persons per image')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
+        '--standins-always',
+        action='store_true',
+        help='use the detectron2 / fvcore stand-ins even where those are '
+        'installed (detectron2\'s Boxes rounds the RoI boxes to float32)')
+    parser.add_argument(
         '--official-yaml',
         default='querypose.res50.100pro.3x.yaml',
         help='official config in DIR/projects/querypose/configs')
@@ -124,13 +131,14 @@ def main(argv=None) -> int:
                          head.in_channels, args.seed)
     start = time.perf_counter()
     results = []
-    with standin_modules() as standins, official_tree(args.official_src,
-                                                      args.rev) as project:
+    standins = standin_modules(replace_installed=args.standins_always)
+    source = official_tree(args.official_src, args.rev)
+    with standins as replaced, source as project:
         official = import_official(project)
         print(f'official: {args.official_src}' +
               (f' at {args.rev} ({commit})' if commit else '') +
               f', {official.api} API, {args.official_yaml}; stand-ins for: '
-              f'{", ".join(standins) or "none"}')
+              f'{", ".join(replaced) or "none"}')
         print(f'ours: {osp.relpath(args.config)}' +
               ''.join(f' {k}={v}' for k, v in args.cfg_options.items()))
         images = ' '.join(f'{h}x{w}' for h, w in inputs.image_hw)

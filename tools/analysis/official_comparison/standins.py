@@ -32,8 +32,9 @@ LIBRARIES = ('detectron2', 'fvcore')
 class Boxes:
     """detectron2's ``Boxes``: an (n, 4) xyxy tensor.
 
-    Unlike detectron2 (which stores float32), the tensor keeps its dtype, so
-    that a float64 comparison stays float64.
+    Unlike detectron2's, which rounds the boxes to float32, it keeps their
+    dtype, so that a float64 comparison stays float64 (with detectron2 the
+    RoIs are sampled at float32-rounded boxes).
     """
 
     def __init__(self, tensor: Tensor) -> None:
@@ -241,12 +242,15 @@ def installed(library: str) -> bool:
 
 
 @contextlib.contextmanager
-def standin_modules(
-        libraries: Sequence[str] = LIBRARIES) -> Iterator[List[str]]:
+def standin_modules(libraries: Sequence[str] = LIBRARIES,
+                    replace_installed: bool = False) -> Iterator[List[str]]:
     """Install the stand-ins of the ``libraries`` that are not installed
-    into ``sys.modules``; yield the names of the stand-in libraries and
-    restore ``sys.modules`` on exit."""
-    missing = [lib for lib in libraries if not installed(lib)]
+    (of all of them with ``replace_installed``) into ``sys.modules``; yield
+    the names of the stand-in libraries and restore ``sys.modules`` on
+    exit."""
+    missing = [
+        lib for lib in libraries if replace_installed or not installed(lib)
+    ]
     modules = {}
     for library in missing:
         modules.update(standin_tree(library))

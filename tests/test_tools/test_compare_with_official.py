@@ -274,6 +274,7 @@ def result(**changes) -> VersionResult:
         feature_grads=[1e-7, 0.0, 2e-7, 1e-8],
         bn_stats={'head.keypoint_decoders.0.spegm.deconv.1.running_var': 0.},
         keypoints_px=1e-9,
+        keypoints_extent=640.0,
         scores=1e-12,
         seconds=1.0)
     values.update(changes)

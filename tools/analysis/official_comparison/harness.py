@@ -431,6 +431,7 @@ def compare_version(official_modules: OfficialModules, cfg: Config,
             for a, b in zip(theirs['grads'], ours['grads'])
         ],
         bn_stats=bn_stats,
+        keypoints_extent=theirs['keypoints'].abs().max().item(),
         keypoints_px=max_abs_difference(theirs['keypoints'],
                                         ours['keypoints']),
         scores=max_abs_difference(theirs['scores'], ours['scores']),

@@ -45,6 +45,9 @@ class VersionResult(NamedTuple):
             ratio after the training step.
         keypoints_px: Largest difference of the inferred keypoints, in
             input pixels, over every query.
+        keypoints_extent: Largest absolute inferred keypoint coordinate of
+            the official side, in input pixels (the scale of
+            ``keypoints_px``).
         scores: Largest difference of the inferred pose scores.
         seconds: Wall time of both sides, training and inference.
     """
@@ -54,6 +57,7 @@ class VersionResult(NamedTuple):
     feature_grads: List[float]
     bn_stats: Dict[str, float]
     keypoints_px: float
+    keypoints_extent: float
     scores: float
     seconds: float
 
@@ -153,6 +157,8 @@ def format_version(result: VersionResult,
     ]:
         lines.append(f'worst {_describe(check)} ' +
                      ('ok' if check.passed else 'FAILS'))
+    lines.append('largest |official keypoint coordinate|: '
+                 f'{result.keypoints_extent:.4g} px')
     return '\n'.join(lines)
 
 

@@ -241,13 +241,7 @@ def run_official(model: OfficialModel, inputs: Inputs,
             pairs += zip((query + image * num_queries).tolist(),
                          (gt + int(offsets[image])).tolist())
         matches.append(sorted(pairs))
-    result = dict(
-        losses={
-            k: v.item()
-            for k, v in losses.items()
-        },
-        matches=matches,
-        grads=[f.grad for f in feats])
+    result = _step_result(losses, matches, feats)
     del decoded, cls, boxes, kpts, sigmas, output, loss_dict, losses
 
     model.eval()
@@ -308,13 +302,7 @@ def run_ours(head: nn.Module, inputs: Inputs) -> dict:
     finally:
         del head.criterion.match_stage
     sum(losses.values()).backward()
-    result = dict(
-        losses={
-            k: v.item()
-            for k, v in losses.items()
-        },
-        matches=matches,
-        grads=[f.grad for f in feats])
+    result = _step_result(losses, matches, feats)
     del losses
 
     head.eval()
@@ -335,6 +323,18 @@ def run_ours(head: nn.Module, inputs: Inputs) -> dict:
 # ----------------------------------------------------------------------
 # both
 # ----------------------------------------------------------------------
+def _step_result(losses: Dict[str, Tensor], matches: list,
+                 feats: List[Tensor]) -> dict:
+    """A training step's figures: loss values, matches, feature grads."""
+    return dict(
+        losses={
+            k: v.item()
+            for k, v in losses.items()
+        },
+        matches=matches,
+        grads=[f.grad for f in feats])
+
+
 def seed_weights(model: OfficialModel, seed: int) -> None:
     """Move the official initialisation to arbitrary seeded values, so that
     no tensor is a constant a wrong mapping could hide behind: every 1-D

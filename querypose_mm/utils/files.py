@@ -98,8 +98,14 @@ def _nearest_existing(path: str) -> str:
     return path
 
 
-def _check_writable_folder(folder: str, what: str) -> None:
-    """``folder`` (which may not exist yet) can be created and written."""
+def check_output_dir(folder: str, what: str = 'output folder') -> None:
+    """Fail before any work if ``folder`` is a file or cannot be written
+    (a missing folder is created later, by the first write).
+
+    Args:
+        folder (str): The folder the outputs go to.
+        what (str): How the user gave it, e.g. ``'--out-dir'``.
+    """
     existing = _nearest_existing(folder)
     if not osp.isdir(existing):
         raise NotADirectoryError(
@@ -110,24 +116,13 @@ def _check_writable_folder(folder: str, what: str) -> None:
                               'writable; give a folder you can write to')
 
 
-def check_output_dir(folder: str, what: str = 'output folder') -> None:
-    """Fail before any work if ``folder`` is a file or cannot be written
-    (a missing folder is created later, by the first write).
-
-    Args:
-        folder (str): The folder the outputs go to.
-        what (str): How the user gave it, e.g. ``'--out-dir'``.
-    """
-    _check_writable_folder(folder, what)
-
-
 def check_output_file(path: str, what: str = 'output file') -> None:
     """Fail before any work if ``path`` is a folder or its folder cannot be
     written (:func:`atomic_output` writes beside it)."""
     if osp.isdir(path):
         raise IsADirectoryError(f'{what} {path!r} is a folder; give a file '
                                 'name')
-    _check_writable_folder(osp.dirname(osp.abspath(path)), what)
+    check_output_dir(osp.dirname(osp.abspath(path)), what)
 
 
 def same_file(path: str, other: str) -> bool:

@@ -12,7 +12,7 @@ that teach no keypoint are no error one by one: crowd regions and persons
 without labelled keypoints (COCO has them by design), and a person whose box
 has no area or lies outside its image, or whose labelled keypoints do
 (real data sets hold a few such rows). They are counted
-(:func:`count_left_out`) and logged, the unusual ones with their ids. A file
+(:func:`check_annotation_data`) and logged, the unusual ones with their ids. A file
 from which nothing can be learned or evaluated (no image, or no person left
 with a labelled keypoint) is an error.
 :class:`CheckedAnnotationsMixin` runs the checks where mmpose's datasets
@@ -46,8 +46,10 @@ def _is_finite_number(value) -> bool:
             and math.isfinite(value))
 
 
-def find_annotation_problems(data, num_keypoints: int) -> List[str]:
-    """Every problem of a parsed COCO-style keypoint file.
+def check_annotation_data(
+        data, num_keypoints: int) -> Tuple[List[str], Dict[str, List]]:
+    """Every problem of a parsed COCO-style keypoint file, and the rows that
+    teach no keypoint, in one pass.
 
     Args:
         data: The parsed JSON.
@@ -62,31 +64,36 @@ def find_annotation_problems(data, num_keypoints: int) -> List[str]:
         return [
             f'the file holds a JSON {type(data).__name__}, not an object '
             'with "images", "annotations" and "categories"'
-        ]
+        ], {}
     problems = [
         f'the "{key}" list is missing'
         for key in ('images', 'annotations', 'categories')
         if not isinstance(data.get(key), list)
     ]
     if problems:
-        return problems
+        return problems, {}
     if not data['images']:
         return [
             'the "images" list is empty: there is nothing to train or '
             'evaluate on'
-        ]
+        ], {}
     image_ids, sizes = _check_images(data['images'], problems)
+    left_out: Dict[str, List] = {kind: [] for kind in LEFT_OUT}
     labelled = _check_annotations(data['annotations'], image_ids, sizes,
                                   _person_categories(data['categories']),
-                                  num_keypoints, problems)
+                                  num_keypoints, problems, left_out)
     if not problems and not labelled:
         problems.append(
             f'none of the {len(data["annotations"])} annotations is a person '
             '(not a crowd region) with a box in its image and a labelled '
             'keypoint (visibility 1 or 2) inside it: nothing can be learned '
-            'or evaluated from this file (' +
-            format_left_out(count_left_out(data)) + ')')
-    return problems
+            'or evaluated from this file (' + format_left_out(left_out) + ')')
+    return problems, left_out
+
+
+def find_annotation_problems(data, num_keypoints: int) -> List[str]:
+    """The problems of :func:`check_annotation_data`."""
+    return check_annotation_data(data, num_keypoints)[0]
 
 
 def _person_categories(categories: list) -> set:
@@ -140,24 +147,6 @@ def left_out_reason(ann: dict, size: Optional[Tuple]) -> Optional[str]:
     return None
 
 
-def count_left_out(data: dict) -> Dict[str, List]:
-    """The annotation ids of a checked file that teach no keypoint, by
-    :func:`left_out_reason`: the rows COCO has by design (crowd regions,
-    persons without labelled keypoints) and single persons of a usable file
-    that are left out (a box of no area or wholly outside the image,
-    labelled keypoints outside it)."""
-    sizes = {
-        image['id']: (image['width'], image['height'])
-        for image in data['images']
-    }
-    left_out: Dict[str, List] = {kind: [] for kind in LEFT_OUT}
-    for ann in data['annotations']:
-        reason = left_out_reason(ann, sizes.get(ann['image_id']))
-        if reason is not None:
-            left_out[reason].append(ann['id'])
-    return left_out
-
-
 def _check_images(images: list, problems: List[str]) -> Tuple[Dict, Dict]:
     ids: Dict = {}
     sizes: Dict = {}
@@ -194,9 +183,10 @@ def _check_images(images: list, problems: List[str]) -> Tuple[Dict, Dict]:
 
 def _check_annotations(annotations: list, image_ids: Dict, sizes: Dict,
                        categories: set, num_keypoints: int,
-                       problems: List[str]) -> int:
-    """Add the problems of the annotations; the number of persons with a
-    labelled keypoint."""
+                       problems: List[str], left_out: Dict[str, List]) -> int:
+    """Add the problems of the annotations to ``problems`` and the ids of
+    the well-formed ones that teach no keypoint to ``left_out`` (by
+    :func:`left_out_reason`); the number of the others."""
     seen = set()
     labelled = 0
     for index, ann in enumerate(annotations):
@@ -238,16 +228,16 @@ def _check_annotations(annotations: list, image_ids: Dict, sizes: Dict,
                             f'({bbox!r})')
         else:
             bbox_ok = True
-        keypoints = ann.get('keypoints')
+        keypoints, keypoints_ok = ann.get('keypoints'), False
         if keypoints is None:
-            continue  # a person without keypoints (mmpose skips it)
-        if not (isinstance(keypoints, list)
-                and len(keypoints) == 3 * num_keypoints):
-            size = len(keypoints) if isinstance(keypoints, list) else None
+            keypoints_ok = True  # a person without keypoints
+        elif not (isinstance(keypoints, list)
+                  and len(keypoints) == 3 * num_keypoints):
+            count = len(keypoints) if isinstance(keypoints, list) else None
             problems.append(
                 f'{where}: "keypoints" must be {3 * num_keypoints} numbers '
                 f'(x, y, v for each of the {num_keypoints} keypoints), got ' +
-                (f'{size}' if size is not None else repr(keypoints)))
+                (f'{count}' if count is not None else repr(keypoints)))
         # set(map(type, ...)) and sum(...) run in C (4x faster than a loop)
         elif not (set(map(type, keypoints)) <= _JSON_NUMBERS
                   and math.isfinite(sum(keypoints))):
@@ -255,8 +245,14 @@ def _check_annotations(annotations: list, image_ids: Dict, sizes: Dict,
                             'a finite number')
         elif not set(keypoints[2::3]) <= {0, 1, 2}:
             problems.append(f'{where}: keypoint visibility must be 0, 1 or 2')
-        elif bbox_ok:
-            labelled += left_out_reason(ann, size) is None
+        else:
+            keypoints_ok = True
+        if bbox_ok and keypoints_ok:
+            reason = left_out_reason(ann, size)
+            if reason is None:
+                labelled += 1
+            else:
+                left_out[reason].append(ann_id)
     return labelled
 
 
@@ -280,7 +276,7 @@ def _labelled_outside(keypoints: list, width: float, height: float) -> str:
 
 
 def format_left_out(left_out: Dict[str, List]) -> str:
-    """:func:`count_left_out`'s rows in words, with the first ids of those
+    """:func:`check_annotation_data`'s left-out rows in words, with the first ids of those
     that are not COCO's by design."""
     parts = []
     for kind, ids in left_out.items():
@@ -352,10 +348,10 @@ class CheckedAnnotationsMixin:
                 raise AnnotationError(
                     format_problems(self.ann_file, problems)) from error
             raise
-        problems = find_annotation_problems(self.coco.dataset, num_keypoints)
+        problems, left_out = check_annotation_data(self.coco.dataset,
+                                                   num_keypoints)
         if problems:
             raise AnnotationError(format_problems(self.ann_file, problems))
-        left_out = count_left_out(self.coco.dataset)
         if any(left_out.values()):
             print_log(
                 f'{self.ann_file}: {format_left_out(left_out)}',

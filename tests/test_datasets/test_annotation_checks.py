@@ -319,7 +319,8 @@ def test_one_person_that_teaches_nothing_is_left_out_by_id(
     LEFT_OUT_ONE[kind](data)
     ann = _person_with_keypoints(data)
     ann_file = _write(tmp_path, data)
-    assert annotation_checks.count_left_out(data)[kind] == [ann['id']]
+    assert annotation_checks.check_annotation_data(data,
+                                                   17)[1][kind] == [ann['id']]
     lines = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(annotation_checks, 'print_log',

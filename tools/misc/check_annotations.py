@@ -18,8 +18,7 @@ import sys
 
 from PIL import Image
 
-from querypose_mm.datasets.annotation_checks import (count_left_out,
-                                                     find_annotation_problems,
+from querypose_mm.datasets.annotation_checks import (check_annotation_data,
                                                      format_left_out,
                                                      format_problems,
                                                      read_annotation_file)
@@ -58,7 +57,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     data, problems = read_annotation_file(args.ann_file)
     if data is not None:
-        problems = find_annotation_problems(data, args.num_keypoints)
+        problems, left_out = check_annotation_data(data, args.num_keypoints)
         if args.images and not problems:
             problems = size_problems(data, args.images)
     if problems:
@@ -67,7 +66,7 @@ def main(argv=None) -> int:
     print(f'{args.ann_file}: {len(data["images"])} images, '
           f'{len(data["annotations"])} annotations, no problem found' +
           (' (sizes checked)' if args.images else '') + '; ' +
-          format_left_out(count_left_out(data)))
+          format_left_out(left_out))
     return 0
 
 

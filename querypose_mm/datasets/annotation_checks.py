@@ -276,8 +276,8 @@ def _labelled_outside(keypoints: list, width: float, height: float) -> str:
 
 
 def format_left_out(left_out: Dict[str, List]) -> str:
-    """:func:`check_annotation_data`'s left-out rows in words, with the first ids of those
-    that are not COCO's by design."""
+    """:func:`check_annotation_data`'s left-out rows in words, with the
+    first ids of those that are not COCO's by design."""
     parts = []
     for kind, ids in left_out.items():
         if ids or kind in _COCO_KINDS:

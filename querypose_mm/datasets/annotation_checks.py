@@ -11,10 +11,10 @@ without the image-bounds and category checks on 2 quiet cores; with them
 that teach no keypoint are no error one by one: crowd regions and persons
 without labelled keypoints (COCO has them by design), and a person whose box
 has no area or lies outside its image, or whose labelled keypoints do
-(real data sets hold a few such rows). They are counted
-(:func:`check_annotation_data`) and logged, the unusual ones with their ids. A file
-from which nothing can be learned or evaluated (no image, or no person left
-with a labelled keypoint) is an error.
+(real data sets hold a few such rows). They are counted in the same pass
+(:func:`check_annotation_data`) and logged, the unusual ones with their
+ids. A file from which nothing can be learned or evaluated (no image, or no
+person left with a labelled keypoint) is an error.
 :class:`CheckedAnnotationsMixin` runs the checks where mmpose's datasets
 load the file; ``tools/misc/check_annotations.py``
 reports every problem of a file at once.

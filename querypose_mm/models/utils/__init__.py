@@ -6,7 +6,7 @@ from .checks import (TRAIN_REGIMES, check_finite_stage, check_fpn_feats,
 from .mmdet_scope import mmdet_cfg
 from .part_groups import (COCO_PARTS_5, COCO_PARTS_7, COCO_PARTS_13,
                           COCO_PARTS_17, CROWDPOSE_PARTS_7, check_part_groups)
-from .precision import PRECISIONS, run_in_float32
+from .precision import PRECISIONS, checked_precision, run_in_float32
 from .stage_output import QuerySelector, QueryState, StageOutput
 from .state_dict import rename_keys
 
@@ -15,7 +15,7 @@ __all__ = [
     'CROWDPOSE_PARTS_7', 'PRECISIONS', 'QuerySelector', 'QueryState',
     'StageOutput', 'TRAIN_REGIMES', 'boxes_to_rois', 'check_finite_stage',
     'check_fpn_feats', 'check_positive_ints', 'check_part_groups',
-    'checked_train_regime', 'image_whwh', 'instance_query_flows',
+    'checked_precision', 'checked_train_regime', 'image_whwh', 'instance_query_flows',
     'keypoint_scores_from_sigma', 'keypoints_from_box_frame',
     'keypoints_to_box_frame', 'mmdet_cfg', 'pose_roi_size', 'rename_keys',
     'run_in_float32'

@@ -4,6 +4,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmpose.registry import MODELS
+from ..utils import checked_choice
 
 ITERATION_MODES = ('sim', 'sum', 'concat', 'none')
 
@@ -30,10 +31,8 @@ class SelectiveIteration(BaseModule):
                  reduction: int = 4,
                  init_cfg=None) -> None:
         super().__init__(init_cfg)
-        if mode not in ITERATION_MODES:
-            raise ValueError(f'SelectiveIteration mode must be one of '
-                             f'{ITERATION_MODES}, got {mode!r}')
-        self.mode = mode
+        self.mode = checked_choice('SelectiveIteration mode', mode,
+                                   ITERATION_MODES)
         self.part_dim = part_dim
         if mode == 'sim':
             hidden = part_dim // reduction

@@ -8,7 +8,7 @@ from mmpose.registry import MODELS
 from mmpose.utils.typing import SampleList
 from ...utils.checkpoint_file import pop_checkpoint_file_read
 from ...utils.cuda_support import require_mmcv_cuda_ops
-from ..utils import PRECISIONS, check_positive_ints
+from ..utils import PRECISIONS, check_positive_ints, checked_choice
 
 # what a checkpoint may lack: the RLE flow is used by the training loss only,
 # and BatchNorm's counter is not a weight
@@ -41,9 +41,8 @@ def check_test_cfg(test_cfg: dict, owner: str = 'model.test_cfg') -> None:
     if test_cfg.get('flip_test', False):
         raise ValueError('QueryPose does not implement flip test; set '
                          f'{owner}.flip_test=False')
-    if test_cfg.get('precision', 'fp32') not in PRECISIONS:
-        raise ValueError(f'{owner}.precision must be one of {PRECISIONS}, '
-                         f'got {test_cfg["precision"]!r}')
+    checked_choice(f'{owner}.precision', test_cfg.get('precision', 'fp32'),
+                   PRECISIONS)
 
 
 class CheckpointMismatchError(ValueError):

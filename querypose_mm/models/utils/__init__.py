@@ -1,7 +1,7 @@
 from .box_frame import (boxes_to_rois, image_whwh, keypoint_scores_from_sigma,
                         keypoints_from_box_frame, keypoints_to_box_frame)
 from .checks import (TRAIN_REGIMES, check_finite_stage, check_fpn_feats,
-                     check_positive_ints, checked_train_regime,
+                     check_positive_ints, checked_choice, checked_train_regime,
                      instance_query_flows, pose_roi_size)
 from .mmdet_scope import mmdet_cfg
 from .part_groups import (COCO_PARTS_5, COCO_PARTS_7, COCO_PARTS_13,
@@ -15,8 +15,8 @@ __all__ = [
     'CROWDPOSE_PARTS_7', 'PRECISIONS', 'QuerySelector', 'QueryState',
     'StageOutput', 'TRAIN_REGIMES', 'boxes_to_rois', 'check_finite_stage',
     'check_fpn_feats', 'check_positive_ints', 'check_part_groups',
-    'checked_precision', 'checked_train_regime', 'image_whwh',
-    'instance_query_flows', 'keypoint_scores_from_sigma',
+    'checked_choice', 'checked_precision', 'checked_train_regime',
+    'image_whwh', 'instance_query_flows', 'keypoint_scores_from_sigma',
     'keypoints_from_box_frame', 'keypoints_to_box_frame', 'mmdet_cfg',
     'pose_roi_size', 'rename_keys', 'run_in_float32'
 ]

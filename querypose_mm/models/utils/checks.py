@@ -1,8 +1,39 @@
 import warnings
-from typing import Dict, Sequence, Union
+from typing import Dict, Mapping, Sequence, Union
 
 import torch
 from torch import Tensor
+
+
+def checked_choice(owner: str,
+                   value,
+                   choices: Sequence,
+                   former_names: Mapping = {},
+                   renamed_note: str = ''):
+    """``value`` if it is one of ``choices``; a former name is replaced by
+    today's with a DeprecationWarning.
+
+    Args:
+        owner (str): The setting, as the user writes it, for the messages.
+        value: What was given.
+        choices (Sequence): The allowed values.
+        former_names (Mapping): Former name -> today's.
+        renamed_note (str): Appended to the warning about a former name.
+
+    Raises:
+        ValueError: Naming ``owner`` and the choices, for any other value.
+    """
+    if value in former_names:
+        warnings.warn(
+            f'{owner}={value!r} is now called {former_names[value]!r}'
+            f'{renamed_note}',
+            DeprecationWarning,
+            stacklevel=3)
+        return former_names[value]
+    if value not in choices:
+        raise ValueError(
+            f'{owner} must be one of {tuple(choices)}, got {value!r}')
+    return value
 
 
 def check_fpn_feats(feats: Sequence[Tensor], num_levels: int,
@@ -106,16 +137,10 @@ def checked_train_regime(regime: str, train_flow: str,
     official v1 code does this; the quick start learns the shortcut, AP
     0.22). That combination is warned about once, here.
     """
-    if regime in _FORMER_REGIME_NAMES:
-        new = _FORMER_REGIME_NAMES[regime]
-        warnings.warn(
-            f'model.head.train_regime={regime!r} is now called {new!r} (the '
-            "official v1 regime); the paper's code is 'all_queries'",
-            DeprecationWarning)
-        regime = new
-    if regime not in TRAIN_REGIMES:
-        raise ValueError(f'model.head.train_regime must be one of '
-                         f'{TRAIN_REGIMES}, got {regime!r}')
+    regime = checked_choice(
+        'model.head.train_regime', regime, TRAIN_REGIMES, _FORMER_REGIME_NAMES,
+        " (the official v1 regime); the paper's "
+        "code is 'all_queries'")
     if (regime == 'matched_only' and train_flow == 'serial'
             and updates_instance_query):
         warnings.warn(

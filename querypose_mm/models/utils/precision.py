@@ -1,9 +1,10 @@
 """Mixed-precision inference: what runs in bfloat16 and what stays float32."""
-import warnings
 from typing import Callable
 
 import torch
 from torch import Tensor
+
+from .checks import checked_choice
 
 # one vocabulary for every door: test_cfg.precision, the runtimes, the demo,
 # the benchmark
@@ -13,27 +14,10 @@ _PRECISION_ALIASES = {'f32': 'fp32'}
 
 
 def checked_precision(precision: str, owner: str) -> str:
-    """``precision`` as one of :data:`PRECISIONS`.
-
-    Args:
-        precision (str): ``'fp32'`` or ``'bf16'``; ``'f32'`` (the runtimes'
-            former spelling) is read as ``'fp32'`` with a DeprecationWarning.
-        owner (str): The setting, for the messages (e.g. ``'--precision'``).
-
-    Raises:
-        ValueError: Naming ``owner``, for any other value.
-    """
-    if precision in _PRECISION_ALIASES:
-        new = _PRECISION_ALIASES[precision]
-        warnings.warn(
-            f'{owner}={precision!r} is now spelled {new!r}',
-            DeprecationWarning,
-            stacklevel=2)
-        return new
-    if precision not in PRECISIONS:
-        raise ValueError(
-            f'{owner} must be one of {PRECISIONS}, got {precision!r}')
-    return precision
+    """``precision`` as one of :data:`PRECISIONS` (``'f32'``, the runtimes'
+    former spelling, is read as ``'fp32'`` with a DeprecationWarning);
+    otherwise a ValueError naming ``owner``."""
+    return checked_choice(owner, precision, PRECISIONS, _PRECISION_ALIASES)
 
 
 def run_in_float32(module: Callable, *inputs: Tensor):

@@ -267,7 +267,7 @@ def pytorch_frames(args, frames: Iterator[Frame]) -> Iterator[tuple]:
         settings['precision'] = 'bf16'
     drawn_from = getattr(pose_inferencer.visualizer, 'pose_score_thr', None)
     if not (args.all_persons or drawn_from is None
-            or model.head.keypoints_feed_box_decoders):
+            or not model.head.score_thr_is_exact):
         # exact for this model: the persons drawn, decoded alone
         settings['score_thr'] = drawn_from
     model.update_test_cfg(**settings)

@@ -26,6 +26,7 @@ from torch import Tensor
 
 from ..models.heads.querypose_head import QueryPoseHead
 from ..models.pose_estimators import check_test_cfg
+from ..models.task_modules import persons_per_image
 from ..models.utils import keypoints_from_box_frame
 from ..utils.files import atomic_output
 from .runtimes import CONFIG_KEY, INPUT_NAMES, METADATA_KEY, OUTPUT_NAMES
@@ -233,8 +234,7 @@ def runtime_settings(cfg: Config, model: nn.Module) -> dict:
         pad_value=float(preprocessor.get('pad_value', 0)),
         num_keypoints=head.num_keypoints,
         num_queries=head.num_queries,
-        max_per_img=min(
-            test_cfg.get('max_per_img', head.max_per_img), head.num_queries),
+        max_per_img=persons_per_image(test_cfg, head.num_queries),
         keypoint_offset=float(head.keypoint_offset))
 
 

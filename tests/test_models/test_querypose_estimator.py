@@ -79,7 +79,6 @@ def test_partial_checkpoint_only_warns(tmp_path):
 
 @pytest.mark.parametrize('setting,value', [('num_queries', 0),
                                            ('num_stages', 0),
-                                           ('max_per_img', -1),
                                            ('num_queries', 2.5)])
 def test_head_sizes_are_checked_at_build(setting, value):
     with pytest.raises(
@@ -87,6 +86,39 @@ def test_head_sizes_are_checked_at_build(setting, value):
             match=rf'model\.head\.{setting} must be a positive '
             rf'integer, got {value}'):
         MODELS.build(get_quickstart_model_cfg(dict(head={setting: value})))
+
+
+def test_the_former_head_max_per_img_moves_to_test_cfg_with_a_warning():
+    cfg = get_quickstart_model_cfg(dict(head=dict(max_per_img=5)))
+    cfg['test_cfg'].pop('max_per_img')
+    with pytest.warns(DeprecationWarning, match='now model.test_cfg'):
+        model = MODELS.build(cfg)
+    assert model.test_cfg['max_per_img'] == 5
+    assert not hasattr(model.head, 'max_per_img')
+    cfg['test_cfg']['max_per_img'] = 3  # test_cfg's wins
+    with pytest.warns(DeprecationWarning, match='now model.test_cfg'):
+        assert MODELS.build(cfg).test_cfg['max_per_img'] == 3
+    cfg['head']['max_per_img'] = -1  # and is checked there
+    with pytest.raises(ValueError, match=r'model\.test_cfg\.max_per_img'):
+        MODELS.build(dict(cfg, test_cfg={}))
+
+
+def test_every_change_of_test_cfg_is_checked_and_a_refused_one_changes_nothing(
+):
+    model = MODELS.build(get_quickstart_model_cfg())
+    before = dict(model.test_cfg)
+    for change in (lambda cfg: cfg.update(score_thr=2),
+                   lambda cfg: cfg.__setitem__('precision', 'fp16'),
+                   lambda cfg: cfg.setdefault('decode_topk', 20),
+                   lambda cfg: model.update_test_cfg(max_per_img=0)):
+        with pytest.raises(ValueError):
+            change(model.test_cfg)
+        assert model.test_cfg == before
+    model.test_cfg = dict(max_per_img=2)  # mmpose's Inferencer assigns
+    assert isinstance(model.test_cfg, type(model.test_cfg))
+    with pytest.raises(ValueError, match='max_per_img'):
+        model.test_cfg['max_per_img'] = 0
+    model.test_cfg['output_heatmaps'] = False  # mmpose's own keys pass
 
 
 @pytest.mark.parametrize('test_cfg,match', [

@@ -94,12 +94,13 @@ def test_matching_equals_brute_force_optimum_on_random_costs():
 
 
 def test_predict_ranks_by_pose_score_in_the_input_frame():
-    model = tiny_model(max_per_img=4).eval()
+    model = tiny_model().eval()
+    model.update_test_cfg(max_per_img=4)
     batch = model.data_preprocessor(real_batch(), training=False)
     feats = model.extract_feat(batch['inputs'])
     samples = batch['data_samples']
     with torch.no_grad():
-        preds = model.head.predict(feats, samples)
+        preds = model.head.predict(feats, samples, model.test_cfg)
         last = model.head.run_stages(feats, image_whwh(samples, 'cpu'))[-1]
     n, k = model.head.num_queries, 17
     for i, pred in enumerate(preds):
@@ -403,7 +404,8 @@ def test_bf16_autocast_inference_keeps_scores_and_keypoints_in_float32():
     head runs (mmcv's CPU RoIAlign has no bf16: the maps reach it in
     float32) and scores and keypoints come out in float32, close to the
     float32 model's."""
-    model = tiny_model(max_per_img=4).eval()
+    model = tiny_model().eval()
+    model.update_test_cfg(max_per_img=4)
     batch = model.data_preprocessor(real_batch(), training=False)
     with torch.no_grad():
         full = model.predict(batch['inputs'], batch['data_samples'])
@@ -428,8 +430,8 @@ def test_score_thr_decodes_only_queries_that_can_reach_it(
     see only the queries whose class probability reaches it."""
     model = tiny_model(
         instance_query_flow=flow,
-        keypoint_decoder=dict(update_instance_query=update_instance_query),
-        max_per_img=12).eval()
+        keypoint_decoder=dict(
+            update_instance_query=update_instance_query)).eval()
     head = model.head
     batch = model.data_preprocessor(real_batch(), training=False)
     feats = model.extract_feat(batch['inputs'])
@@ -470,10 +472,24 @@ def test_score_thr_decodes_only_queries_that_can_reach_it(
             np.testing.assert_allclose(b.bboxes, a.bboxes[keep], atol=1e-4)
 
 
-def test_score_thr_refuses_a_model_whose_box_path_reads_the_keypoints():
+def test_score_thr_is_refused_where_set_if_the_box_path_reads_keypoints():
+    """The full version with the serial test flow: exact score-threshold
+    decoding cannot hold, so test_cfg.score_thr is an error where it is
+    set, never at the first predict."""
+    from mmpose.registry import MODELS
+    from querypose_mm.testing import get_quickstart_model_cfg
     model = tiny_model(instance_query_flow='serial').eval()
-    batch = model.data_preprocessor(real_batch((0, )), training=False)
-    feats = model.extract_feat(batch['inputs'])
-    with pytest.raises(ValueError, match='score_thr'):
-        model.head.predict(
-            feats, batch['data_samples'], test_cfg=dict(score_thr=0.1))
+    assert not model.head.score_thr_is_exact
+    with pytest.raises(ValueError, match='test_cfg.score_thr decodes'):
+        model.update_test_cfg(score_thr=0.1)
+    with pytest.raises(ValueError, match='test_cfg.score_thr decodes'):
+        model.test_cfg['score_thr'] = 0.1
+    assert 'score_thr' not in model.test_cfg
+    cfg = get_quickstart_model_cfg(
+        dict(
+            head=dict(instance_query_flow='serial'),
+            test_cfg=dict(score_thr=0.1)))
+    with pytest.raises(ValueError, match='test_cfg.score_thr decodes'):
+        MODELS.build(cfg)
+    model.update_test_cfg(max_per_img=3)  # other settings still change
+    assert model.test_cfg['max_per_img'] == 3

@@ -30,6 +30,7 @@ from mmengine.dataset import Compose, pseudo_collate
 
 import querypose_mm  # noqa: F401  (registers the modules)
 from mmpose.apis import init_model
+from querypose_mm.models.task_modules import persons_per_image
 from querypose_mm.utils import dump_json_atomically, list_images
 
 
@@ -148,16 +149,14 @@ def main(argv=None):
         checkpoint=args.checkpoint,
         num_queries=head.num_queries,
         score_thr=score_thr,
-        light=not head.keypoints_feed_box_decoders,
+        light=head.score_thr_is_exact,
         images=len(per_image),
         persons_mean=float(np.mean([r['persons'] for r in per_image])),
         runs=args.runs,
         queries_decoded_mean=float(np.mean(decoded)),
         queries_decoded_max=float(np.max(decoded)),
         box_passes_mean=float(np.mean([r['box_passes'] for r in per_image])),
-        max_per_img=min(
-            model.test_cfg.get('max_per_img', head.max_per_img),
-            head.num_queries),
+        max_per_img=persons_per_image(model.test_cfg, head.num_queries),
         same_persons=all(r['same_persons'] for r in per_image),
         max_keypoint_diff_px=max(r['max_keypoint_diff_px'] for r in per_image),
         max_score_diff=max(r['max_score_diff'] for r in per_image),

@@ -39,7 +39,6 @@ model = dict(
         num_stages=6,
         in_channels=channels,
         part_dim=128,
-        max_per_img=100,
         proposals=dict(type='LearnableProposals'),
         # box decoder: RoIAlign 7x7 on P2-P5 (mmdet maps a RoI to its level)
         box_roi_extractor=dict(
@@ -134,4 +133,5 @@ model = dict(
         # the official clamp: a box side grows at most 6250x per stage
         wh_ratio_clip=16 / 100000,
         growth_only_clip=True),
-    test_cfg=dict(flip_test=False))
+    # persons kept per image: every query
+    test_cfg=dict(max_per_img=100, flip_test=False))

@@ -6,7 +6,6 @@
 _base_ = ['./querypose_r18-tiny-cpu-light_1xb2-1.2k_coco-mini-256x427.py']
 
 model = dict(
-    head=dict(
-        num_queries=100,
-        # COCO's keypoint AP counts the best 20 persons of an image
-        max_per_img=20))
+    head=dict(num_queries=100),
+    # COCO's keypoint AP counts the best 20 persons of an image
+    test_cfg=dict(max_per_img=20))

@@ -35,7 +35,6 @@ model = dict(
         num_stages=2,
         in_channels=channels,
         part_dim=32,
-        max_per_img=12,
         box_roi_extractor=dict(out_channels=channels),
         pose_roi_extractor=dict(
             roi_layer=dict(output_size=7), out_channels=channels),
@@ -56,7 +55,8 @@ model = dict(
             conv_channels=channels,
             num_heads=4,
             feedforward_channels=256,
-            dynamic_conv_cfg=dict(feat_channels=16))))
+            dynamic_conv_cfg=dict(feat_channels=16))),
+    test_cfg=dict(max_per_img=12))
 
 # An overfit of 9 images (data/PROVENANCE.md): one scale and no flip or
 # crop, so that it memorises them within the time. Point data_root /

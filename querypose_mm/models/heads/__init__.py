@@ -1,4 +1,5 @@
 from .learnable_proposals import LearnableProposals
 from .querypose_head import QueryPoseHead
+from .querypose_stages import QueryPoseStages
 
-__all__ = ['LearnableProposals', 'QueryPoseHead']
+__all__ = ['LearnableProposals', 'QueryPoseHead', 'QueryPoseStages']

@@ -11,7 +11,7 @@ from torch.utils.checkpoint import checkpoint
 
 from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType
-from ..utils import check_part_groups, mmdet_cfg, rename_keys, run_in_float32
+from ..utils import check_part_groups, mmdet_cfg, rename_keys
 from .partwise_linear import PartwiseLinear
 from .sim import SelectiveIteration
 from .spegm import SpatialPartEmbedding
@@ -215,6 +215,6 @@ class KeypointDecoderStage(BaseModule):
         return dict(
             instance_queries=instance_queries,
             part_queries=part_queries,
-            coords=run_in_float32(self.coord_head, part_queries),
-            sigma_logits=run_in_float32(self.sigma_head, part_queries),
+            coords=self.coord_head(part_queries),
+            sigma_logits=self.sigma_head(part_queries),
             attention=attention)

@@ -1,14 +1,17 @@
-from typing import Dict, List, Tuple
+import warnings
+from functools import partial
+from typing import Callable, Dict, List, Tuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmpose.models.pose_estimators import BottomupPoseEstimator
 from mmpose.registry import MODELS
-from mmpose.utils.typing import SampleList
+from mmpose.utils.typing import ConfigType, OptConfigType, SampleList
 from ...utils.checkpoint_file import pop_checkpoint_file_read
 from ...utils.cuda_support import require_mmcv_cuda_ops
-from ..utils import PRECISIONS, check_positive_ints, checked_choice
+from ..utils import (PRECISIONS, QUERYPOSE_BF16_POLICY, check_positive_ints,
+                     checked_choice)
 
 # what a checkpoint may lack: the RLE flow is used by the training loss only,
 # and BatchNorm's counter is not a weight
@@ -17,13 +20,19 @@ _OPTIONAL_SUFFIXES = ('num_batches_tracked', )
 _SHOWN = 3  # keys listed per kind of mismatch
 
 
-def check_test_cfg(test_cfg: dict, owner: str = 'model.test_cfg') -> None:
+def check_test_cfg(test_cfg: dict,
+                   owner: str = 'model.test_cfg',
+                   head=None) -> None:
     """Fail on a ``test_cfg`` value QueryPose would not honour as asked.
 
     Args:
         test_cfg (dict): ``max_per_img``, ``score_thr``, ``precision``,
-            ``flip_test`` (mmpose's, always False here).
-        owner (str): How the user reaches it, for the message.
+            ``flip_test`` (mmpose's, always False here); other keys (e.g.
+            the Inferencer's ``output_heatmaps``) are left alone.
+        owner (str): How the user reaches it, for the messages.
+        head (QueryPoseHead, optional): The model's head, whose test-time
+            box path exact score-threshold decoding needs to leave the
+            keypoint decoders out.
     """
     if test_cfg.get('decode_topk') is not None:
         raise ValueError(f'{owner}.decode_topk was replaced by '
@@ -38,11 +47,48 @@ def check_test_cfg(test_cfg: dict, owner: str = 'model.test_cfg') -> None:
                                       and 0 <= score_thr <= 1):
         raise ValueError(f'{owner}.score_thr must be a pose score in [0, 1], '
                          f'got {score_thr!r}')
+    if score_thr is not None and head is not None and not getattr(
+            head, 'score_thr_is_exact', True):
+        raise ValueError(
+            f'{owner}.score_thr decodes the keypoints of the queries that can '
+            'reach it after the box stages, which needs a box path that does '
+            'not read the keypoint decoders: the light version '
+            '(keypoint_decoder.update_instance_query=False) or '
+            "instance_query_flow=dict(..., test='box_only'); this model "
+            'hands the refined Q_I on at test time')
     if test_cfg.get('flip_test', False):
         raise ValueError('QueryPose does not implement flip test; set '
                          f'{owner}.flip_test=False')
     checked_choice(f'{owner}.precision', test_cfg.get('precision', 'fp32'),
                    PRECISIONS)
+
+
+class CheckedTestCfg(dict):
+    """A model's ``test_cfg``: a dict whose every change passes ``check``
+    first (a refused change leaves it as it was)."""
+
+    def __init__(self, settings: dict, check: Callable[[dict], None]) -> None:
+        check(settings)
+        super().__init__(settings)
+        self._check = check
+
+    def __setitem__(self, key: str, value) -> None:
+        self._check({**self, key: value})
+        super().__setitem__(key, value)
+
+    def update(self, *args, **kwargs) -> None:
+        updated = dict(self)
+        updated.update(*args, **kwargs)
+        self._check(updated)
+        super().update(updated)
+
+    def setdefault(self, key: str, default=None):
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def copy(self) -> dict:
+        return dict(self)
 
 
 class CheckpointMismatchError(ValueError):
@@ -62,18 +108,14 @@ class QueryPoseEstimator(BottomupPoseEstimator):
     a missing weight, an unexpected one or one of another shape is an
     error naming the file and a few keys, unless ``partial_checkpoint``.
 
-    ``test_cfg.precision='bf16'`` runs inference in bfloat16 where
-    accuracy allows: backbone, neck, the keypoint decoders' conv stacks,
-    SPEGM, SIM and part attention under ``torch.autocast`` (oneDNN's AMX /
-    AVX512-BF16 kernels on a CPU), the box decoders and the keypoint
-    coordinate and sigma heads in float32 (:func:`run_in_float32`). The
-    conv stacks and SPEGM get channels-last weights (on their 14x14 RoIs
-    oneDNN's bf16 kernels prefer it); the backbone and neck stay NCHW
-    (channels-last made them 2.3x slower in bf16, measured on an AVX512-BF16
-    CPU). Switching back to training (``train()``, which mmengine's train
-    loop calls after each validation) restores their NCHW layout, so that a
-    bf16 validation leaves the trained weights' strides (and DDP's gradient
-    buckets, which match them) as they were.
+    ``test_cfg.precision='bf16'`` runs inference under ``torch.autocast``
+    in bfloat16 (oneDNN's AMX / AVX512-BF16 kernels on a CPU) except where
+    :data:`QUERYPOSE_BF16_POLICY` keeps float32 (the box decoders, the
+    keypoint coordinate and sigma heads) and with its channels-last conv
+    stacks and SPEGM. Switching back to training (``train()``, which
+    mmengine's train loop calls after each validation) restores their NCHW
+    layout, so that a bf16 validation leaves the trained weights' strides
+    (and DDP's gradient buckets, which match them) as they were.
 
     Moving the model to CUDA (``.cuda()``, ``.to('cuda')``) checks once
     that mmcv has the CUDA ops it calls (:func:`require_mmcv_cuda_ops`).
@@ -84,11 +126,30 @@ class QueryPoseEstimator(BottomupPoseEstimator):
         **kwargs: :class:`BottomupPoseEstimator`'s arguments.
     """
 
-    def __init__(self, partial_checkpoint: bool = False, **kwargs) -> None:
-        super().__init__(**kwargs)
-        check_test_cfg(self.test_cfg)
+    def __init__(self,
+                 head: ConfigType,
+                 test_cfg: OptConfigType = None,
+                 partial_checkpoint: bool = False,
+                 **kwargs) -> None:
+        head, test_cfg = _max_per_img_in_test_cfg(head, test_cfg)
+        super().__init__(head=head, test_cfg=test_cfg, **kwargs)
+        self.test_cfg = dict(self.test_cfg)  # checked with the head
         self.partial_checkpoint = partial_checkpoint
         self.register_load_state_dict_post_hook(self._check_loaded_keys)
+
+    @property
+    def test_cfg(self) -> CheckedTestCfg:
+        """``max_per_img`` (persons kept per image, every query if unset),
+        ``score_thr``, ``precision``; checked at build and at every change
+        (:func:`check_test_cfg`)."""
+        return self._test_cfg
+
+    @test_cfg.setter
+    def test_cfg(self, settings: dict) -> None:
+        # mmpose's base class sets it before the head is built
+        head = self._modules.get('head')
+        self._test_cfg = CheckedTestCfg(settings,
+                                        partial(check_test_cfg, head=head))
 
     def update_test_cfg(self, **settings) -> None:
         """Change ``test_cfg`` settings of a built model (a tool's option),
@@ -98,8 +159,6 @@ class QueryPoseEstimator(BottomupPoseEstimator):
             ValueError: Naming the setting, if a value is not allowed; the
                 model's ``test_cfg`` is then left as it was.
         """
-        updated = dict(self.test_cfg, **settings)
-        check_test_cfg(updated)
         self.test_cfg.update(settings)
 
     def _apply(self, fn, *args, **kwargs) -> 'QueryPoseEstimator':
@@ -114,27 +173,16 @@ class QueryPoseEstimator(BottomupPoseEstimator):
         """``nn.Module.train``; in training the layout of the bf16 mode is
         undone (a no-op where it was never set)."""
         if mode:
-            for module in self._bf16_channels_last_modules():
+            policy = QUERYPOSE_BF16_POLICY
+            for module in policy.modules(self, policy.channels_last):
                 module.to(memory_format=torch.contiguous_format)
         return super().train(mode)
-
-    def _bf16_channels_last_modules(self) -> List[nn.Module]:
-        """What the bf16 mode gives channels-last weights: the keypoint
-        decoders' conv stacks and SPEGM."""
-        return [
-            module for decoder in self.head.keypoint_decoders
-            for module in (decoder.conv_stack, decoder.spegm)
-        ]
 
     def predict(self, inputs: Tensor, data_samples: SampleList) -> SampleList:
         """mmpose's prediction, in ``test_cfg.precision``."""
         if self.test_cfg.get('precision', 'fp32') != 'bf16':
             return super().predict(inputs, data_samples)
-        # a no-op once done: weights already channels-last are kept, and a
-        # checkpoint loads into them as they are
-        for module in self._bf16_channels_last_modules():
-            module.to(memory_format=torch.channels_last)
-        with torch.autocast(inputs.device.type, dtype=torch.bfloat16):
+        with QUERYPOSE_BF16_POLICY.inference(self, inputs.device.type):
             return super().predict(inputs, data_samples)
 
     def _load_from_state_dict(self, state_dict, prefix, *args,
@@ -190,6 +238,25 @@ class QueryPoseEstimator(BottomupPoseEstimator):
             '--cfg-options for the head); to fine-tune from it on purpose, '
             'set model.partial_checkpoint=True.')
         raise CheckpointMismatchError('\n'.join(lines))
+
+
+def _max_per_img_in_test_cfg(head: ConfigType,
+                             test_cfg: OptConfigType) -> Tuple[dict, dict]:
+    """Move a config's former ``head.max_per_img`` to
+    ``test_cfg.max_per_img`` (where a ``test_cfg`` value wins), with a
+    DeprecationWarning."""
+    test_cfg = dict(test_cfg or {})
+    if 'max_per_img' not in head:
+        return head, test_cfg
+    head = dict(head)
+    max_per_img = head.pop('max_per_img')
+    warnings.warn(
+        'model.head.max_per_img is now model.test_cfg.max_per_img; move it '
+        'there',
+        DeprecationWarning,
+        stacklevel=3)
+    test_cfg.setdefault('max_per_img', max_per_img)
+    return head, test_cfg
 
 
 def _required(keys: List[str], prefix: str) -> List[str]:

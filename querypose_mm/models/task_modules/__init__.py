@@ -1,3 +1,3 @@
-from .query_selection import top_poses
+from .query_selection import persons_per_image, top_poses
 
-__all__ = ['top_poses']
+__all__ = ['persons_per_image', 'top_poses']

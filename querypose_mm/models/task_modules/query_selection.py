@@ -1,5 +1,5 @@
 """The persons of a stage's output: the best-scored decoded queries."""
-from typing import List
+from typing import List, Mapping
 
 import torch
 from mmengine.structures import InstanceData
@@ -52,3 +52,9 @@ def top_poses(last: StageOutput, num_keypoints: int,
                 bboxes=last.boxes[i, order].cpu().numpy(),
                 bbox_scores=scores.cpu().numpy()))
     return preds
+
+
+def persons_per_image(test_cfg: Mapping, num_queries: int) -> int:
+    """How many persons of an image a prediction keeps:
+    ``test_cfg.max_per_img``, every query if unset, at most every query."""
+    return min(test_cfg.get('max_per_img') or num_queries, num_queries)

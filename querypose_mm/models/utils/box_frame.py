@@ -6,6 +6,7 @@ centre 0, edges at ±0.5, so ``x = (μ + 0.5) * w + x1``.
 """
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -14,6 +15,26 @@ def boxes_to_rois(boxes: Tensor, batch_inds: Tensor) -> Tensor:
     """Stack (n, 4) xyxy boxes with their image indices (n,) into the (n, 5)
     RoIs of mmcv's ``RoIAlign``."""
     return torch.cat([batch_inds[:, None].to(boxes.dtype), boxes], dim=1)
+
+
+def decode_boxes(bbox_coder,
+                 boxes: Tensor,
+                 deltas: Tensor,
+                 wh_ratio_clip: float,
+                 growth_only_clip: bool = False) -> Tensor:
+    """mmdet's ``delta2bbox`` (``bbox_coder.decode``), (n, 4) -> (n, 4), a
+    box side changing at most by ``1 / wh_ratio_clip``; with
+    ``growth_only_clip`` (the official clamp) only growth is bounded."""
+    if not growth_only_clip:
+        return bbox_coder.decode(boxes, deltas, wh_ratio_clip=wh_ratio_clip)
+    # bound the normalised log-sizes from above here, and let the coder's
+    # symmetric clamp never bind
+    mean = deltas.new_tensor(bbox_coder.means[2:])
+    std = deltas.new_tensor(bbox_coder.stds[2:])
+    max_log = (abs(np.log(wh_ratio_clip)) - mean) / std
+    deltas = torch.cat(
+        [deltas[:, :2], torch.minimum(deltas[:, 2:], max_log)], dim=1)
+    return bbox_coder.decode(boxes, deltas, wh_ratio_clip=1e-30)
 
 
 def keypoints_to_box_frame(keypoints: Tensor, boxes: Tensor) -> Tensor:

@@ -1,4 +1,4 @@
-from typing import Callable, NamedTuple, Optional
+from typing import NamedTuple, Optional
 
 from torch import Tensor
 
@@ -35,8 +35,3 @@ class QueryState(NamedTuple):
     instance_queries: Tensor
     part_queries: Tensor
     decoded: Optional[Tensor]
-
-
-# ``f(stage, cls_scores (B, N, 1), boxes (B, N, 4)) -> sorted flat indices``
-# of the queries whose keypoints that stage decodes.
-QuerySelector = Callable[[int, Tensor, Tensor], Tensor]

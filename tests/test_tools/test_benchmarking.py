@@ -143,6 +143,15 @@ def test_a_row_is_measured_in_a_fresh_process_that_returns_its_error(tmp_path):
     """The pool's call raises the worker's exception here: an exported file
     that is not there, before anything is timed."""
     missing = str(tmp_path / 'missing.onnx')
+    settings = Settings(
+        short_side=256,
+        max_size=427,
+        runs=1,
+        warmup=0,
+        batch_size=1,
+        device='cpu',
+        threads=None,
+        train_step=False)
     with pytest.raises(FileNotFoundError, match='missing.onnx'):
-        in_fresh_process(measure, 'querypose-tiny@onnxruntime', Settings(),
+        in_fresh_process(measure, 'querypose-tiny@onnxruntime', settings,
                          False, ExportedModel(missing, 1.0, 1.0))

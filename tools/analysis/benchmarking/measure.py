@@ -39,14 +39,14 @@ class Settings:
             None).
         train_step (bool): Also time QueryPose's training iterations.
     """
-    short_side: int = 800
-    max_size: int = 1333
-    runs: int = 10
-    warmup: int = 2
-    batch_size: int = 2
-    device: str = 'cpu'
-    threads: Optional[int] = None
-    train_step: bool = False
+    short_side: int
+    max_size: int
+    runs: int
+    warmup: int
+    batch_size: int
+    device: str
+    threads: Optional[int]
+    train_step: bool
 
 
 @dataclass(frozen=True)

@@ -141,12 +141,12 @@ def compare_latencies(rounds: Dict[str, List[dict]]) -> str:
     unit, symbol, scale = (('milliseconds', 'ms', 1) if fastest < 1000 else
                            ('seconds', 's', 1000))
     num_rounds = max(len(latencies[entry]) for entry in entries)
-    cells = {
-        entry: [('' if ms is None else f'{ms / scale:.1f}')
-                for ms in latencies[entry]] + [''] *
-        (num_rounds - len(latencies[entry]))
-        for entry in entries
-    }
+    cells = {}
+    for entry in entries:
+        row = latencies[entry] + [None] * (num_rounds - len(latencies[entry]))
+        cells[entry] = [
+            '' if ms is None else f'{ms / scale:.1f}' for ms in row
+        ]
     header = ['', *(f'round {i + 1}' for i in range(num_rounds))]
     names = {entry: f'      {entry}' for entry in entries}
     number_widths = [

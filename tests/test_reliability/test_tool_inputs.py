@@ -445,6 +445,26 @@ def test_benchmark_refuses_counts_and_modes_that_measure_nothing(
     assert message in _refused(benchmark.parse_args, argv, capsys)
 
 
+def test_benchmark_writes_a_failed_row_and_exits_1(tmp_path, monkeypatch,
+                                                   capsys):
+    """A row whose measurement fails in its process is written with the
+    error it raised there, and the tool exits with status 1."""
+    benchmark = load_tool('tools/analysis/benchmark.py')
+
+    def fail(_fn, *_args):
+        raise TypeError("'FFN' object is not subscriptable")
+
+    monkeypatch.setattr(benchmark, 'in_fresh_process', fail)
+    with pytest.raises(SystemExit) as exited:
+        benchmark.main(['--models', 'edpose-r50', '--out-dir', str(tmp_path)])
+    assert exited.value.code == 1
+    with open(tmp_path / 'benchmark.json') as f:
+        row = json.load(f)['results'][0]
+    assert row['model'] == 'edpose-r50@fp32' and row['mode'] == 'fp32'
+    assert row['error'] == "TypeError: 'FFN' object is not subscriptable"
+    assert 'FAILED: edpose-r50@fp32' in capsys.readouterr().err
+
+
 def test_benchmark_out_dir_that_is_a_file_is_refused(tmp_path, capsys):
     benchmark = load_tool('tools/analysis/benchmark.py')
     (tmp_path / 'taken').write_text('x')

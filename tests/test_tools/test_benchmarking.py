@@ -1,9 +1,13 @@
 """The benchmark's modules (tools/analysis/benchmarking): the report's
-ratios, table and chart on made-up rows, and the derived score-threshold
-row's threshold."""
+ratios, table and chart on made-up rows, the module groups of the
+breakdown, a row measured in a fresh process, and the derived
+score-threshold row's threshold."""
+import re
+
 import pytest
-from benchmarking import (as_batch, compare_latencies, format_table,
-                          load_inputs, split_entry, write_results)
+from benchmarking import (ExportedModel, Settings, as_batch, compare_latencies,
+                          format_table, in_fresh_process, load_inputs, measure,
+                          module_groups, split_entry, write_results)
 from benchmarking.measure import score_thr_for
 
 
@@ -64,6 +68,10 @@ def test_compare_shows_each_round_of_each_row():
     assert 'latency, batch 1' in text and 'round 2' in text
     assert 'querypose-r50@bf16' in text and 'rtmo-l' not in text
     assert 'milliseconds' in text
+    # the medians, a round that did not run left blank
+    assert re.search(r'edpose-r50@fp32\s+\|\s+100\.0\s+\|\s+100\.0', text)
+    assert re.search(r'querypose-r50@bf16\s+\|\s+30\.0\s+\|\s*$', text,
+                     re.MULTILINE)
 
 
 def test_write_results_writes_json_csv_and_chart(tmp_path):
@@ -108,3 +116,42 @@ def test_the_derived_row_decodes_exactly_the_count_it_names():
             last = model.head.run_stages_above(
                 feats, image_whwh(data['data_samples'], 'cpu'), thr)
         assert len(last.decoded) == count
+
+
+def test_module_groups_follow_the_models_tree():
+    """A group per child of the estimator, of its head and of its keypoint
+    decoders, by path, each stage in its child's group; together they hold
+    every parameter once."""
+    from querypose_mm.testing import build_quickstart_model
+    model = build_quickstart_model()
+    head = model.head
+    groups = module_groups(model)
+    assert groups['neck'] == [model.neck]
+    assert groups['head.box_decoders'] == list(head.box_decoders)
+    assert groups['head.keypoint_decoders.spegm'] == [
+        decoder.spegm for decoder in head.keypoint_decoders
+    ]
+    assert 'head' not in groups and 'head.keypoint_decoders' not in groups
+    grouped = [
+        id(param) for modules in groups.values() for module in modules
+        for param in module.parameters()
+    ]
+    assert sorted(grouped) == sorted(id(p) for p in model.parameters())
+
+
+def test_a_row_is_measured_in_a_fresh_process_that_returns_its_error(tmp_path):
+    """The pool's call raises the worker's exception here: an exported file
+    that is not there, before anything is timed."""
+    missing = str(tmp_path / 'missing.onnx')
+    settings = Settings(
+        short_side=256,
+        max_size=427,
+        runs=1,
+        warmup=0,
+        batch_size=1,
+        device='cpu',
+        threads=None,
+        train_step=False)
+    with pytest.raises(FileNotFoundError, match='missing.onnx'):
+        in_fresh_process(measure, 'querypose-tiny@onnxruntime', settings,
+                         False, ExportedModel(missing, 1.0, 1.0))

@@ -20,35 +20,40 @@ throughput, memory, breakdown, training step) the first round's: the later
 rounds time the latency alone.
 
 Each model (``SPECS`` in ``tools/analysis/benchmarking/models.py``) is
-built with random weights and measured in a fresh subprocess (its own peak
-memory): params, GMACs (``FlopCounterMode``, 1 multiply-add = 1 MAC),
-latency at batch 1 (``torch.utils.benchmark.Timer``; median and p90 after
-warm-up), throughput at ``--batch-size``, peak memory (RSS on the CPU,
-``max_memory_allocated`` on CUDA), QueryPose's time per module group and
-its dtype/layout conversions (``torch.profiler``) and, with
-``--train-step``, its training iteration at ``--batch-size`` with and
-without autocast. Writes ``benchmark.{json,csv,png}`` into ``--out-dir`` and
-prints the table and ``torch.utils.benchmark.Compare``'s per-round latencies.
+built with random weights and measured by ``benchmarking.measure`` in a
+fresh spawned process (its own peak memory), which returns its row:
+params, GMACs (``FlopCounterMode``, 1 multiply-add = 1 MAC), latency at
+batch 1 (``torch.utils.benchmark.Timer``; median and p90 after warm-up),
+throughput at ``--batch-size``, peak memory (RSS on the CPU,
+``max_memory_allocated`` on CUDA), QueryPose's time per module group (the
+children of the estimator, its head and its keypoint decoders) and its
+dtype/layout conversions (``torch.profiler``) and, with ``--train-step``,
+its training iteration at ``--batch-size`` with and without autocast.
+Writes ``benchmark.{json,csv,png}`` into ``--out-dir`` and prints the
+table and the per-round latencies (laid out as
+``torch.utils.benchmark.Compare`` does).
 With random weights, post-processing that depends on the predictions
 (DEKR's and RTMO's NMS/grouping) is not representative. A row whose
 measurement fails is written with its error, and the tool then exits with
 status 1; counts and sizes below 1 are refused before anything runs.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import platform
-import subprocess
 import sys
 import time
+import traceback
+from typing import Dict
 
-from benchmarking import (MODES, RUNTIME_MODES, SPECS, compare_latencies,
-                          format_table, measure, split_entry, write_results)
+from benchmarking import (MODES, SPECS, ExportedModel, Settings,
+                          compare_latencies, export_for_benchmark,
+                          format_table, in_fresh_process, measure, split_entry,
+                          write_results)
 
 from querypose_mm.engine.cli import (non_negative_int, positive_int,
                                      warn_if_bf16_capped)
-from querypose_mm.utils import check_output_dir, dump_json_atomically
+from querypose_mm.utils import check_output_dir
 
 DEFAULT_MODELS = ['querypose-r50', 'edpose-r50', 'rtmo-l', 'dekr-hrnet-w32']
 MEASURE_OPTIONS = ('short_side', 'max_size', 'runs', 'warmup', 'batch_size',
@@ -97,21 +102,16 @@ def parse_args(argv=None):
         action='store_true',
         help='for tests: short side 256, 2 runs, 1 warm-up')
     parser.add_argument('--out-dir', default='work_dirs/benchmark')
-    parser.add_argument('--single', help=argparse.SUPPRESS)
-    parser.add_argument(
-        '--latency-only', action='store_true', help=argparse.SUPPRESS)
-    parser.add_argument('--export', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for entry in args.models:
         try:
             split_entry(entry_with_mode(entry, args))
         except ValueError as error:
             parser.error(str(error))
-    if not (args.single or args.export):
-        try:
-            check_output_dir(args.out_dir, '--out-dir')
-        except OSError as error:
-            parser.error(str(error))
+    try:
+        check_output_dir(args.out_dir, '--out-dir')
+    except OSError as error:
+        parser.error(str(error))
     if args.quick:
         args.short_side = min(args.short_side, 256)
         args.max_size = min(args.max_size, 427)
@@ -124,83 +124,37 @@ def entry_with_mode(entry: str, args) -> str:
     return entry if '@' in entry else f'{entry}@{args.mode}'
 
 
-def onnx_paths(name: str, out_dir: str) -> tuple:
-    """The exported file of a model and its PyTorch figures."""
-    return (osp.join(out_dir,
-                     f'{name}.onnx'), osp.join(out_dir, f'{name}.export.json'))
-
-
-def run_in_subprocess(entry: str, args, out_dir: str, exported: set,
-                      latency_only: bool) -> dict:
-    """Measure one row in a fresh process; a runtime row's model is
-    exported first, once per run (``exported`` holds those done)."""
+def measure_row(entry: str, settings: Settings, out_dir: str,
+                exported: Dict[str,
+                               ExportedModel], latency_only: bool) -> dict:
+    """The row of ``entry``, measured by :func:`measure` in a fresh
+    process; a runtime row's model is exported first, once per run
+    (``exported`` holds those done). A failure is the row's ``error``."""
     name, mode = split_entry(entry)
-    base = [sys.executable, osp.abspath(__file__), '--out-dir', out_dir]
-    base += ['--latency-only'] * latency_only
-    for option in MEASURE_OPTIONS:
-        value = getattr(args, option)
-        if value is not None:
-            base += ['--' + option.replace('_', '-'), str(value)]
-    base += ['--train-step'] * args.train_step
-    steps = [base + ['--single', entry]]
-    if mode in RUNTIME_MODES and name not in exported:
-        steps.insert(0, base + ['--export', name])
-    for cmd in steps:
-        if '--export' in cmd:
+    try:
+        if MODES[mode].runtime and name not in exported:
             print(f'exporting {name} to ONNX ...', flush=True)
-        proc = subprocess.run(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if proc.returncode != 0:
-            tail = proc.stdout.strip().splitlines()[-1:] or ['(no output)']
-            return dict(
-                model=entry,
-                description=SPECS[name].description,
-                mode=mode,
-                error=tail[0][:300])
-        if '--export' in cmd:
-            exported.add(name)
-    with open(osp.join(out_dir, f'{entry}.json')) as f:
-        return json.load(f)
-
-
-def run_single(args, out_dir: str) -> dict:
-    """The ``--export NAME`` / ``--single NAME@MODE`` subprocess."""
-    import torch
-    from benchmarking import export_for_benchmark, measure_runtime
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.export:
-        onnx_file, exported_json = onnx_paths(args.export, out_dir)
-        result = export_for_benchmark(args.export, onnx_file, args.short_side,
-                                      args.max_size)
-        dump_json_atomically(result, exported_json)
-        return result
-    entry = args.single
-    name, mode = split_entry(entry)
-    if mode in RUNTIME_MODES:
-        onnx_file, exported_json = onnx_paths(name, out_dir)
-        with open(exported_json) as f:
-            exported = json.load(f)
-        result = measure_runtime(entry, mode, onnx_file, exported,
-                                 args.short_side, args.max_size, args.runs,
-                                 args.warmup, args.batch_size,
-                                 args.latency_only)
-    else:
-        result = measure(name, args.short_side, args.max_size, args.runs,
-                         args.warmup, args.batch_size, args.device, mode,
-                         args.train_step and not args.latency_only,
-                         args.latency_only)
-        result.update(model=entry, mode=mode)
-    dump_json_atomically(result, osp.join(out_dir, f'{entry}.json'))
-    return result
+            exported[name] = in_fresh_process(
+                export_for_benchmark, name, osp.join(out_dir, f'{name}.onnx'),
+                settings)
+        return in_fresh_process(measure, entry, settings, latency_only,
+                                exported.get(name))
+    except Exception as error:
+        traceback.print_exception(error)
+        message = f'{type(error).__name__}: {error}'.strip().splitlines()[0]
+        return dict(
+            model=entry,
+            description=SPECS[name].description,
+            mode=mode,
+            error=message[:300])
 
 
 def median_round(rounds: list) -> dict:
     """The first round's figures with the latency of the median round
     (the later rounds measure the latency alone)."""
+    if 'error' in rounds[0]:
+        return rounds[0]  # the figures besides the latency are missing
     ok = [r for r in rounds if 'error' not in r]
-    if not ok:
-        return rounds[0]
     median = sorted(
         ok, key=lambda r: r['latency_ms_median'])[(len(ok) - 1) // 2]
     result = dict(ok[0])
@@ -213,16 +167,17 @@ def main(argv=None):
     args = parse_args(argv)
     out_dir = osp.abspath(args.out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    if args.single or args.export:
-        return run_single(args, out_dir)
-
+    settings = Settings(
+        **{option: getattr(args, option)
+           for option in MEASURE_OPTIONS},
+        train_step=args.train_step)
     entries = [entry_with_mode(entry, args) for entry in args.models]
     if args.device == 'cpu':
         for entry in entries:
-            if split_entry(entry)[1] in ('bf16', 'autocast'):
+            if MODES[split_entry(entry)[1]].pytorch_bf16:
                 warn_if_bf16_capped(entry)
     rounds = {entry: [] for entry in entries}
-    exported = set()
+    exported = {}
     for round_index in range(args.rounds):
         for entry in entries:
             print(
@@ -230,8 +185,8 @@ def main(argv=None):
                 f'{args.rounds}) ...',
                 flush=True)
             rounds[entry].append(
-                run_in_subprocess(entry, args, out_dir, exported, round_index
-                                  > 0))
+                measure_row(entry, settings, out_dir, exported, round_index
+                            > 0))
     results = [median_round(rounds[entry]) for entry in entries]
     meta = dict(
         date=time.strftime('%Y-%m-%d'),

@@ -124,13 +124,59 @@ SPECS: Dict[str, ModelSpec] = {
         max_batch=1),  # DEKRHead.predict refuses larger batches
 }
 
-# how a row runs its model: fp32 PyTorch, under autocast (bf16 on the CPU,
-# fp16 on CUDA), channels-last, QueryPose's bf16 inference mode
-# (test_cfg.precision='bf16'), or the exported ONNX model in ONNX Runtime or
-# OpenVINO (f32 or bf16)
-PYTORCH_MODES = ('fp32', 'autocast', 'channels-last', 'bf16')
-RUNTIME_MODES = ('onnxruntime', 'openvino', 'openvino-bf16')
-MODES = PYTORCH_MODES + RUNTIME_MODES
+
+@dataclass(frozen=True)
+class Mode:
+    """How a row runs its model (the ``MODE`` of ``NAME@MODE``).
+
+    Attributes:
+        name (str): As written after ``@``.
+        test_cfg (dict): Merged into the model's ``test_cfg``.
+        autocast (bool): Inference under ``torch.autocast`` (bf16 on the
+            CPU, fp16 on CUDA, as mmengine's ``test_cfg=dict(fp16=True)``).
+        channels_last (bool): The model's weights channels-last.
+        runtime (str, optional): Time the exported ONNX model in this
+            backend of :func:`querypose_mm.deployment.build_runtime`
+            instead of PyTorch (on the CPU).
+        precision (str): The runtime's precision (``'fp32'`` or
+            ``'bf16'``).
+        querypose_only (bool): Only QueryPose has it (its
+            ``test_cfg.precision``, its export).
+    """
+    name: str
+    test_cfg: Dict = field(default_factory=dict)
+    autocast: bool = False
+    channels_last: bool = False
+    runtime: Optional[str] = None
+    precision: str = 'fp32'
+    querypose_only: bool = False
+
+    @property
+    def pytorch_bf16(self) -> bool:
+        """Whether PyTorch runs it in bf16 (on the CPU: ``autocast`` too),
+        which a oneDNN ISA cap below AVX512-BF16 makes slow."""
+        return self.autocast or self.test_cfg.get('precision') == 'bf16'
+
+
+MODES: Dict[str, Mode] = {
+    mode.name: mode
+    for mode in (
+        Mode('fp32'),
+        Mode('autocast', autocast=True),
+        Mode('channels-last', channels_last=True),
+        Mode('bf16', test_cfg=dict(precision='bf16'), querypose_only=True),
+        Mode('onnxruntime', runtime='onnxruntime', querypose_only=True),
+        Mode('openvino', runtime='openvino', querypose_only=True),
+        Mode(
+            'openvino-bf16',
+            runtime='openvino',
+            precision='bf16',
+            querypose_only=True),
+    )
+}
+PYTORCH_MODES = tuple(name for name, mode in MODES.items()
+                      if mode.runtime is None)
+RUNTIME_MODES = tuple(name for name, mode in MODES.items() if mode.runtime)
 
 
 def split_entry(entry: str) -> Tuple[str, str]:
@@ -147,10 +193,10 @@ def split_entry(entry: str) -> Tuple[str, str]:
         raise ValueError(f'unknown mode {mode!r} in {entry!r}; choose from '
                          f'{list(MODES)}')
     spec = SPECS[name]
-    if (mode in RUNTIME_MODES or mode == 'bf16') and not spec.is_querypose:
+    if MODES[mode].querypose_only and not spec.is_querypose:
         raise ValueError(f'{entry}: mode {mode} is QueryPose\'s (exported '
                          'to ONNX, or its test_cfg.precision)')
-    if mode in RUNTIME_MODES and spec.decoded_queries:
+    if MODES[mode].runtime and spec.decoded_queries:
         raise ValueError(f'{entry}: the exported graph decodes every query '
                          '(test_cfg.score_thr is not in it)')
     return name, mode

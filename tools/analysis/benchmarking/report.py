@@ -7,6 +7,7 @@ import numpy as np
 
 from querypose_mm.utils import atomic_output, dump_json_atomically
 from .models import PYTORCH_MODES, RUNTIME_MODES
+from .profiling import CONVERSION_COUNT, CONVERSION_TIME
 
 CSV_FIELDS = [
     'model', 'params_m', 'gmacs', 'latency_ms_median', 'latency_ms_p90',
@@ -15,9 +16,8 @@ CSV_FIELDS = [
     'decoded_queries', 'edpose_ratio', 'edpose_ratio_to', 'error'
 ]
 EDPOSE = 'edpose-r50'
-# breakdown entries that are not a module group's time
-CONVERSIONS = ('dtype/layout conversions (within the above)',
-               'conversion ops per step')
+# breakdown entries that are not a share of the step's time
+CONVERSIONS = (CONVERSION_TIME, CONVERSION_COUNT)
 
 
 def add_edpose_ratios(results: List[dict]) -> None:
@@ -119,30 +119,58 @@ def format_table(results: List[dict]) -> str:
 
 
 def compare_latencies(rounds: Dict[str, List[dict]]) -> str:
-    """``torch.utils.benchmark.Compare``'s table of every row's batch-1
-    latency in each round (rounds as columns)."""
-    from torch.utils.benchmark import Compare, Measurement
-    from torch.utils.benchmark.utils.common import TaskSpec
-    measurements = []
-    for entry, results in rounds.items():
-        for index, result in enumerate(results):
-            if 'error' in result:
-                continue
-            measurements.append(
-                Measurement(
-                    number_per_run=1,
-                    raw_times=[t / 1000 for t in result['latency_runs_ms']],
-                    task_spec=TaskSpec(
-                        stmt='test_step',
-                        setup='',
-                        label='latency, batch 1',
-                        sub_label=entry,
-                        description=f'round {index + 1}',
-                        num_threads=result['threads'])))
-    if not measurements:
+    """Every row's batch-1 latency (median) in each round, rounds as
+    columns, laid out as ``torch.utils.benchmark.Compare`` lays out its
+    measurements: rows grouped by thread count, a failed round blank, a
+    row that failed in every round left out."""
+    latencies = {
+        entry: [r.get('latency_ms_median') for r in results]
+        for entry, results in rounds.items()
+    }
+    threads = {
+        entry: r['threads']
+        for entry, results in rounds.items()
+        for r in results if 'error' not in r
+    }
+    # grouped by thread count, in the order measured within a group
+    entries = sorted(threads, key=threads.get)
+    if not entries:
         return ''
-    compare = Compare(measurements)
-    return str(compare)
+    fastest = min(ms for entry in entries for ms in latencies[entry]
+                  if ms is not None)
+    unit, symbol, scale = (('milliseconds', 'ms', 1) if fastest < 1000 else
+                           ('seconds', 's', 1000))
+    num_rounds = max(len(latencies[entry]) for entry in entries)
+    cells = {}
+    for entry in entries:
+        row = latencies[entry] + [None] * (num_rounds - len(latencies[entry]))
+        cells[entry] = [
+            '' if ms is None else f'{ms / scale:.1f}' for ms in row
+        ]
+    header = ['', *(f'round {i + 1}' for i in range(num_rounds))]
+    names = {entry: f'      {entry}' for entry in entries}
+    number_widths = [
+        max(len(cells[entry][i]) for entry in entries)
+        for i in range(num_rounds)
+    ]
+    widths = [max(map(len, names.values()))] + [
+        max(len(title), width)
+        for title, width in zip(header[1:], number_widths)
+    ]
+    lines = ['  |  '.join(c.center(w) for c, w in zip(header, widths))]
+    overall_width = len(lines[0])
+    group = None
+    for entry in entries:
+        if threads[entry] != group:
+            group = threads[entry]
+            lines.append(f'{group} threads: '.ljust(overall_width, '-'))
+        lines.append('  |  '.join([names[entry].ljust(widths[0])] + [
+            cell.rjust(number_width).center(width) for cell, number_width,
+            width in zip(cells[entry], number_widths, widths[1:])
+        ]))
+    title = ' latency, batch 1 '.center(overall_width - 2, '-')
+    return (f'[{title}]\n' + '\n'.join(lines) +
+            f'\n\nTimes are in {unit} ({symbol}).\n')
 
 
 def _plot(results: List[dict], path: str) -> None:

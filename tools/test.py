@@ -8,17 +8,20 @@ The flags mean what they mean in mmpose's tools/test.py; in addition the
 distributed launcher works on CPU-only machines (gloo).
 """
 import argparse
-import os
 import os.path as osp
 
 import mmengine
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from querypose_mm.engine import prepare_cpu_distributed
-from querypose_mm.engine.cli import (add_visualization_args,
-                                     apply_visualization_args)
+from querypose_mm.engine.cli import (add_runner_args, add_visualization_args,
+                                     apply_cfg_options,
+                                     apply_launcher_and_work_dir,
+                                     apply_visualization_args,
+                                     export_local_rank,
+                                     warn_if_config_bf16_capped)
 from querypose_mm.utils import atomic_output
 
 
@@ -32,35 +35,19 @@ def parse_args(argv=None):
     parser.add_argument(
         '--dump', help='dump the predictions to this pickle (.pkl)')
     add_visualization_args(parser, 'predictions of every image')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value pairs')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_runner_args(parser)
     args = parser.parse_args(argv)
     if args.dump and not args.dump.endswith(('.pkl', '.pickle')):
         parser.error(f'--dump {args.dump}: the predictions are written as a '
                      'pickle; give a .pkl file name')
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    export_local_rank(args)
     return args
 
 
 def merge_args(cfg: Config, args) -> Config:
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    # the options first: --work-dir wins over a work_dir among them
+    apply_cfg_options(cfg, args)
+    apply_launcher_and_work_dir(cfg, args)
     cfg.load_from = args.checkpoint
     apply_visualization_args(cfg, args)
     if args.dump:
@@ -90,6 +77,7 @@ def main(argv=None):
             f'checkpoint {args.checkpoint!r} does not exist; pass the .pth '
             'file that tools/train.py wrote into its work dir')
     cfg = merge_args(Config.fromfile(args.config), args)
+    warn_if_config_bf16_capped(cfg, train=False)
     runner = Runner.from_cfg(prepare_cpu_distributed(cfg))
     if args.out:
         runner.register_hook(SaveMetrics(args.out), 'LOWEST')

@@ -11,17 +11,19 @@ path skips a truncated last checkpoint, and the distributed launcher works
 on CPU-only machines (gloo).
 """
 import argparse
-import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 from querypose_mm.engine import (find_resumable_checkpoint,
                                  prepare_cpu_distributed,
                                  remove_interrupted_saves)
-from querypose_mm.engine.cli import (add_visualization_args,
-                                     apply_visualization_args)
+from querypose_mm.engine.cli import (add_runner_args, add_visualization_args,
+                                     apply_cfg_options,
+                                     apply_launcher_and_work_dir,
+                                     apply_visualization_args,
+                                     export_local_rank,
+                                     warn_if_config_bf16_capped)
 from querypose_mm.utils import read_checkpoint
 
 # The GradScaler's first loss scale under --amp (dynamic: it halves on an
@@ -56,31 +58,15 @@ def parse_args(argv=None):
         action='store_true',
         help='scale the lr by the actual total batch size')
     add_visualization_args(parser, 'validation predictions')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value pairs')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_runner_args(parser)
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    export_local_rank(args)
     return args
 
 
 def merge_args(cfg: Config, args) -> Config:
     """Apply the command-line options to the config."""
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    apply_launcher_and_work_dir(cfg, args)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale',
@@ -92,8 +78,9 @@ def merge_args(cfg: Config, args) -> Config:
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
     apply_visualization_args(cfg, args)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    # the options last, as in mmpose's tools/train.py: they override the
+    # flags above (tools/test.py merges them first)
+    apply_cfg_options(cfg, args)
     if args.resume == 'auto':
         cfg.resume = True
         # None (nothing saved yet) makes mmengine start afresh
@@ -118,6 +105,7 @@ def check_resumable(path: str) -> None:
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
+    warn_if_config_bf16_capped(cfg, train=True)
     runner = Runner.from_cfg(prepare_cpu_distributed(cfg))
     if cfg.resume:
         # after the Runner, which creates the process group: one rank cleans

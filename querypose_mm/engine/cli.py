@@ -1,15 +1,18 @@
 """Command-line options that the tools share: tools/train.py's and
-tools/test.py's with the meaning mmpose's tools give them, the exported
+tools/test.py's with the meaning mmpose's tools give them (the runner
+options ``--cfg-options``, ``--launcher``, ``--local_rank`` and the work
+dir, the visualization options), the exported
 model's runtime options of the deployment tools, and the argparse types that
 check a count or a threshold as it enters (``type=positive_int``), so a
 wrong value is refused by name before anything is loaded."""
 import argparse
 import math
 import os
+import os.path as osp
 import warnings
-from typing import Optional
+from typing import List, Optional
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 
 def _int_at_least(minimum: int, text: str, what: str) -> int:
@@ -78,7 +81,79 @@ def warn_if_bf16_capped(option: str) -> None:
         warnings.warn(
             f'{option}: ONEDNN_MAX_CPU_ISA={cap} keeps oneDNN from its bf16 '
             'kernels (AVX512-BF16, AMX); bf16 runs emulated, slower than '
-            'f32: unset the cap or run in f32')
+            'fp32: unset the cap or run in fp32')
+
+
+def add_runner_args(parser: argparse.ArgumentParser) -> None:
+    """mmpose's ``--cfg-options``, ``--launcher`` and ``--local_rank``
+    (also spelt ``--local-rank``), as tools/train.py and tools/test.py
+    take them; :func:`export_local_rank` after parsing,
+    :func:`apply_launcher_and_work_dir` and :func:`apply_cfg_options` on
+    the config."""
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def export_local_rank(args: argparse.Namespace) -> None:
+    """``--local_rank`` (what torch.distributed.launch passes) as the
+    ``LOCAL_RANK`` environment variable mmengine reads, unless the launcher
+    has set that already."""
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+
+
+def apply_launcher_and_work_dir(cfg: Config, args: argparse.Namespace) -> None:
+    """``cfg.launcher`` from ``--launcher``; ``cfg.work_dir`` from
+    ``--work-dir``, else the config's own, else
+    ``./work_dirs/CONFIG_NAME``."""
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+
+def apply_cfg_options(cfg: Config, args: argparse.Namespace) -> None:
+    """Merge the ``--cfg-options`` key=value pairs into the config."""
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+
+def config_bf16_settings(cfg: Config, train: bool) -> List[str]:
+    """The settings of ``cfg`` that ask for bf16: ``model.test_cfg.precision
+    ='bf16'`` (for training, only where it validates) and, for training,
+    an ``AmpOptimWrapper`` with ``dtype='bfloat16'``."""
+    settings = []
+    if train:
+        wrapper = cfg.get('optim_wrapper') or {}
+        if wrapper.get('type') == 'AmpOptimWrapper' and str(
+                wrapper.get('dtype')) in ('bfloat16', 'torch.bfloat16'):
+            settings.append("optim_wrapper.dtype='bfloat16'")
+    test_cfg = (cfg.get('model') or {}).get('test_cfg') or {}
+    validates = cfg.get('val_cfg') is not None
+    if test_cfg.get('precision') == 'bf16' and (validates or not train):
+        settings.append("model.test_cfg.precision='bf16'")
+    return settings
+
+
+def warn_if_config_bf16_capped(cfg: Config, train: bool) -> None:
+    """:func:`warn_if_bf16_capped` for each bf16 setting of ``cfg``
+    (:func:`config_bf16_settings`) when the run is on the CPU."""
+    from mmengine.device import get_device
+    if get_device() != 'cpu':
+        return
+    for setting in config_bf16_settings(cfg, train):
+        warn_if_bf16_capped(setting)
 
 
 def add_visualization_args(parser: argparse.ArgumentParser, what: str) -> None:

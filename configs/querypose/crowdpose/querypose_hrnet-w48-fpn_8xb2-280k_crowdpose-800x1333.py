@@ -8,14 +8,10 @@ _base_ = [
     '../../_base_/models/querypose_hrnet-w48-fpn.py',
 ]
 
-# CrowdPose's 14 keypoints (l/r shoulder 0,1, l/r elbow 2,3, l/r wrist 4,5,
-# l/r hip 6,7, l/r knee 8,9, l/r ankle 10,11, head top 12, neck 13) in the
-# spirit of the paper's 7 rigid parts; neither the paper nor the official code
-# gives a CrowdPose split.
+# the keypoints and parts of CrowdPose (see the data set's base)
 model = dict(
     head=dict(
-        num_keypoints=14,
-        part_groups=[[12, 13], [0, 1], [2, 4], [3, 5], [6, 7], [8, 10],
-                     [9, 11]]))
+        num_keypoints={{_base_.num_keypoints}},
+        part_groups={{_base_.part_groups}}))
 
 default_hooks = dict(checkpoint=dict(save_best='crowdpose/AP', rule='greater'))

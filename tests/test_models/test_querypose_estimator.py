@@ -6,6 +6,7 @@ import pytest
 import torch
 import torchvision
 from mmengine.runner import load_checkpoint
+from test_querypose_head import real_batch
 
 from conftest import COCO_MINI
 from mmpose.registry import MODELS
@@ -224,6 +225,29 @@ def test_bf16_inference_keeps_in_float32_what_accuracy_needs():
             torch.from_numpy(sample_expected.pred_instances.keypoints),
             atol=0.05,
             rtol=0)
+
+
+def test_under_any_autocast_the_policys_modules_run_in_float32():
+    """An AMP-style training step (plain torch.autocast, no
+    test_cfg.precision): the box decoders and the coordinate/sigma heads
+    still compute in float32, also in a deep copy (mmengine's EMA)."""
+    import copy
+    model = copy.deepcopy(build_quickstart_model(seed=0))
+    head = model.head
+    assert head.box_decoders[0].forward.module is head.box_decoders[0]
+    seen = _dtypes_seen(
+        model,
+        dict(
+            box_decoder=list(head.box_decoders),
+            coord_head=[kd.coord_head for kd in head.keypoint_decoders],
+            spegm=[kd.spegm for kd in head.keypoint_decoders]))
+    batch = model.data_preprocessor(real_batch(), training=True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        losses = model.loss(batch['inputs'], batch['data_samples'])
+    assert {out for _, out in seen['box_decoder']} == {torch.float32}
+    assert {out for _, out in seen['coord_head']} == {torch.float32}
+    assert {out for _, out in seen['spegm']} == {torch.bfloat16}
+    assert all(torch.isfinite(loss) for loss in losses.values())
 
 
 def test_run_in_float32_is_float32_only_under_autocast():

@@ -108,14 +108,15 @@ class QueryPoseEstimator(BottomupPoseEstimator):
     a missing weight, an unexpected one or one of another shape is an
     error naming the file and a few keys, unless ``partial_checkpoint``.
 
+    Under any autocast :data:`QUERYPOSE_BF16_POLICY` keeps the box decoders
+    and the keypoint coordinate and sigma heads in float32.
     ``test_cfg.precision='bf16'`` runs inference under ``torch.autocast``
-    in bfloat16 (oneDNN's AMX / AVX512-BF16 kernels on a CPU) except where
-    :data:`QUERYPOSE_BF16_POLICY` keeps float32 (the box decoders, the
-    keypoint coordinate and sigma heads) and with its channels-last conv
-    stacks and SPEGM. Switching back to training (``train()``, which
-    mmengine's train loop calls after each validation) restores their NCHW
-    layout, so that a bf16 validation leaves the trained weights' strides
-    (and DDP's gradient buckets, which match them) as they were.
+    in bfloat16 (oneDNN's AMX / AVX512-BF16 kernels on a CPU), with the
+    policy's channels-last conv stacks and SPEGM. Switching back to
+    training (``train()``, which mmengine's train loop calls after each
+    validation) restores their NCHW layout, so that a bf16 validation
+    leaves the trained weights' strides (and DDP's gradient buckets, which
+    match them) as they were.
 
     Moving the model to CUDA (``.cuda()``, ``.to('cuda')``) checks once
     that mmcv has the CUDA ops it calls (:func:`require_mmcv_cuda_ops`).
@@ -134,6 +135,7 @@ class QueryPoseEstimator(BottomupPoseEstimator):
         head, test_cfg = _max_per_img_in_test_cfg(head, test_cfg)
         super().__init__(head=head, test_cfg=test_cfg, **kwargs)
         self.test_cfg = dict(self.test_cfg)  # checked with the head
+        QUERYPOSE_BF16_POLICY.keep_float32(self)
         self.partial_checkpoint = partial_checkpoint
         self.register_load_state_dict_post_hook(self._check_loaded_keys)
 

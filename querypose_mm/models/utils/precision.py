@@ -2,7 +2,6 @@
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from functools import partial
 from typing import Callable, Iterator, List, Sequence, Tuple
 
 import torch
@@ -26,15 +25,17 @@ def checked_precision(precision: str, owner: str) -> str:
 
 @dataclass(frozen=True)
 class Bf16Policy:
-    """Where a bfloat16 inference (``test_cfg.precision='bf16'``) departs
-    from plain ``torch.autocast``, as module names of the model in which
-    ``*`` stands for one part (``head.box_decoders.*``).
+    """Where QueryPose's lower-precision runs depart from plain
+    ``torch.autocast``, as module names of the model in which ``*`` stands
+    for one part (``head.box_decoders.*``).
 
     Attributes:
-        float32 (tuple[str]): Modules run in float32: their floating inputs
-            cast up, autocast off inside.
-        channels_last (tuple[str]): Modules whose weights are made
-            channels-last (undone by ``train()``).
+        float32 (tuple[str]): Modules that run in float32 whenever autocast
+            is on (bf16 inference, AMP training, mmengine's fp16 test): their
+            floating inputs cast up, autocast off inside
+            (:meth:`keep_float32`, once at build).
+        channels_last (tuple[str]): Modules whose weights the bf16 inference
+            makes channels-last (:meth:`inference`; undone by ``train()``).
     """
     float32: Tuple[str, ...]
     channels_last: Tuple[str, ...]
@@ -47,21 +48,32 @@ class Bf16Policy:
                 _names(name, pattern) for pattern in patterns)
         ]
 
+    def keep_float32(self, model: nn.Module) -> None:
+        """Make the :attr:`float32` modules of ``model`` run in float32
+        under autocast (a no-op without it)."""
+        for module in self.modules(model, self.float32):
+            module.forward = _InFloat32(module)
+
     @contextmanager
     def inference(self, model: nn.Module, device_type: str) -> Iterator[None]:
-        """bf16 autocast on ``device_type`` with this policy, for a
-        ``with`` block; the layout stays after it."""
+        """bf16 autocast on ``device_type`` with the :attr:`channels_last`
+        layout (which stays after the ``with`` block)."""
         for module in self.modules(model, self.channels_last):
             module.to(memory_format=torch.channels_last)
-        in_float32 = self.modules(model, self.float32)
-        for module in in_float32:
-            module.forward = partial(run_in_float32, module.forward)
-        try:
-            with torch.autocast(device_type, dtype=torch.bfloat16):
-                yield
-        finally:
-            for module in in_float32:
-                del module.forward  # the class's forward again
+        with torch.autocast(device_type, dtype=torch.bfloat16):
+            yield
+
+
+class _InFloat32:
+    """A module's own ``forward`` through :func:`run_in_float32`; an object
+    rather than a closure, so that a deep copy binds the copied module."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+
+    def __call__(self, *inputs: Tensor):
+        return run_in_float32(
+            type(self.module).forward.__get__(self.module), *inputs)
 
 
 # Measured on the quick-start checkpoints: the box decoders and the keypoint

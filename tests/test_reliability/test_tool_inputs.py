@@ -253,7 +253,11 @@ def test_test_cfg_set_by_a_tool_gets_the_build_checks(model, settings,
     assert dict(model.test_cfg) == before
 
 
-def test_test_cfg_values_that_pass_the_checks_are_set(model):
+def test_test_cfg_values_that_pass_the_checks_are_set():
+    # score_thr is exact (and allowed) where the box path leaves the
+    # keypoint decoders out: here the box-only test flow
+    model = build_quickstart_model(
+        instance_query_flow=dict(train='serial', test='box_only')).eval()
     model.update_test_cfg(score_thr=0.5, max_per_img=3, precision='bf16')
     assert (model.test_cfg['score_thr'], model.test_cfg['max_per_img'],
             model.test_cfg['precision']) == (0.5, 3, 'bf16')

@@ -517,3 +517,21 @@ def test_a_config_of_another_model_is_refused_beside_the_onnx_file(
             match=r'--config q.py has model.head.num_keypoints=14, the '
             'exported model 17'):
         check_config_fits(runtime, cfg.model, '--config q.py')
+
+
+def test_verification_allows_near_tied_persons_to_swap_ranks():
+    from querypose_mm.deployment.verification import person_differences
+    rng = torch.Generator().manual_seed(0)
+    boxes = torch.rand(1, 4, 4, generator=rng) * 50
+    boxes[..., 2:] += 100
+    ranked = (torch.rand(1, 4, 17, 2, generator=rng) * 100,
+              torch.rand(1, 4, 17, generator=rng), boxes,
+              torch.tensor([[0.9, 0.5, 0.5 - 1e-4, 0.1]]))
+    # ranks 1 and 2 swapped, the last one left out: a match
+    swapped = [value[:, [0, 2, 1]] for value in ranked]
+    errors = person_differences(swapped, ranked, 1e-2)
+    assert max(errors.values()) == 0
+    # another person at a score of its own: a mismatch
+    swapped[2] = swapped[2].clone()
+    swapped[2][0, 1] += 30
+    assert person_differences(swapped, ranked, 1e-2)['bboxes'] > 0.1

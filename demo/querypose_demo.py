@@ -2,10 +2,10 @@
 
     python demo/querypose_demo.py INPUT --config CONFIG --checkpoint CKPT \
         [--out-dir demo_out] [--show] [--pose-thr 0.1] [--kpt-thr 0.3] \
-        [--max-persons N] [--batch-size 1] [--precision f32|bf16] \
+        [--max-persons N] [--batch-size 1] [--precision fp32|bf16] \
         [--device cpu|cuda:0]
     python demo/querypose_demo.py INPUT --backend onnxruntime|openvino \
-        --onnx querypose.onnx [--precision f32|bf16] [same options]
+        --onnx querypose.onnx [--precision fp32|bf16] [same options]
 
 INPUT is an image, a folder of images, a video file, or ``webcam`` /
 ``webcam:ID`` (a camera; the window is shown). A thin layer over mmpose's
@@ -57,11 +57,11 @@ from mmpose.apis import MMPoseInferencer
 from mmpose.apis.inference import dataset_meta_from_config
 from mmpose.registry import VISUALIZERS
 from mmpose.structures import PoseDataSample, split_instances
-from querypose_mm.deployment import RUNTIME_BACKENDS, build_runtime
-from querypose_mm.deployment.runtimes import (CONFIG_KEY, OPENVINO_PRECISIONS,
-                                              check_config_fits,
-                                              same_shape_groups)
-from querypose_mm.engine.cli import positive_int, score, warn_if_bf16_capped
+from querypose_mm.deployment import (RUNTIME_BACKENDS, build_runtime,
+                                     check_config_fits)
+from querypose_mm.deployment.runtimes import CONFIG_KEY, same_shape_groups
+from querypose_mm.engine.cli import (positive_int, precision, score,
+                                     warn_if_bf16_capped)
 from querypose_mm.utils import (IMAGE_SUFFIXES, atomic_output, check_not_input,
                                 check_output_dir, list_images,
                                 prediction_names)
@@ -91,8 +91,9 @@ def parse_args(argv=None):
         '--onnx', help='model from tools/deployment/pytorch2onnx.py')
     parser.add_argument(
         '--precision',
-        choices=OPENVINO_PRECISIONS,
-        default='f32',
+        type=precision,
+        default='fp32',
+        metavar='{fp32,bf16}',
         help='pytorch: model.test_cfg.precision (bf16: float32 box '
         'decoders and keypoint heads); openvino: inference precision')
     parser.add_argument(
@@ -122,7 +123,8 @@ def parse_args(argv=None):
         '--max-persons',
         type=positive_int,
         default=None,
-        help='keep at most this many persons per image (top pose score)')
+        help='keep at most this many persons per image (top pose score; '
+        'an exported model: at most the count it was exported with)')
     parser.add_argument(
         '--device',
         default=None,
@@ -131,9 +133,9 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.batch_size > 1 and args.input.startswith('webcam'):
         parser.error('a camera runs frame by frame: drop --batch-size')
-    if args.precision != 'f32' and args.backend == 'onnxruntime':
+    if args.precision != 'fp32' and args.backend == 'onnxruntime':
         parser.error(f'--precision {args.precision}: ONNX Runtime runs the '
-                     'file in f32; use --backend openvino or pytorch')
+                     'file in fp32; use --backend openvino or pytorch')
     return args
 
 

@@ -1,9 +1,10 @@
 """Export a QueryPose model to ONNX for plain ONNX Runtime.
 
-The graph is backbone + neck + every head stage on a normalised, padded
-image and its unpadded size; it returns the raw outputs of all queries of
-the last stage. Pre-processing (resize, normalise, pad) and post-processing
-(pose score, top-k, back to the original image) are the runtime's
+The graph is backbone + neck + the head's ``tensor`` mode on a normalised,
+padded image and its unpadded size: every stage, then the pose scores and
+the top ``max_per_img`` persons of each image, as the PyTorch model ranks
+them (:func:`top_pose_tensors`). Pre-processing (resize, normalise, pad)
+and the way back to the original image are the runtime's
 (:class:`~querypose_mm.deployment.QueryPoseOnnxRuntime`), configured by the
 JSON that :func:`export_onnx` stores in the model's metadata.
 
@@ -16,7 +17,7 @@ torch.export-based one cannot trace mmcv's compiled ops.
 import copy
 import json
 import warnings
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -27,16 +28,12 @@ from torch import Tensor
 from ..models.heads.querypose_head import QueryPoseHead
 from ..models.pose_estimators import check_test_cfg
 from ..models.task_modules import persons_per_image
-from ..models.utils import keypoints_from_box_frame
 from ..utils.files import atomic_output
-from .runtimes import CONFIG_KEY, INPUT_NAMES, METADATA_KEY, OUTPUT_NAMES
+from .runtimes import (CONFIG_KEY, INPUT_NAMES, METADATA_KEY, OUTPUT_NAMES,
+                       padded_size)
+from .verification import verify_export
 
 OPSET_VERSION = 16  # the first with RoiAlign's half_pixel mode
-# ONNX Runtime vs PyTorch on a seeded random input: float rounding stays
-# below 1e-3 of the box size (largest measured: 4.7e-4, HRNet-W48 with random
-# weights, 6 stages). Random-weight Swin-L is chaotic (a 1e-5 change of the
-# input moves its PyTorch outputs by 0.44 of the box size) and is refused.
-VERIFY_TOLERANCE = 1e-2
 
 
 class AllLevelsRoIExtractor(nn.Module):
@@ -73,19 +70,26 @@ class AllLevelsRoIExtractor(nn.Module):
 
 
 class QueryPoseOnnxModel(nn.Module):
-    """What the ONNX graph computes: the raw last-stage outputs of every
-    query.
+    """What the ONNX graph computes: the top ``max_per_img`` persons of
+    each image (the head's ``tensor`` mode).
 
     The model is copied, so the one given is left as it was.
 
     Args:
         model (nn.Module): A built ``BottomupPoseEstimator`` with a
-            :class:`QueryPoseHead`, weights loaded.
+            :class:`QueryPoseHead`, weights loaded; its ``test_cfg`` is
+            checked (:func:`check_graph_test_cfg`).
+
+    Attributes:
+        max_per_img (int): The persons kept per image, k
+            (:func:`exported_max_per_img`).
     """
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         check_exportable(model)
+        check_graph_test_cfg(model.test_cfg)
+        self.max_per_img = exported_max_per_img(model)
         model = copy.deepcopy(model).cpu().eval()
         for module in model.modules():
             if isinstance(module, RoIAlign):
@@ -100,8 +104,12 @@ class QueryPoseOnnxModel(nn.Module):
         # torch.onnx.export restores the mode it found, recursively
         self.eval()
 
-    def forward(self, inputs: Tensor,
-                img_whwh: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    def forward(
+        self,
+        inputs: Tensor,
+        img_whwh: Tensor,
+        max_per_img: Optional[int] = None
+    ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         """Run the model.
 
         Args:
@@ -109,21 +117,27 @@ class QueryPoseOnnxModel(nn.Module):
                 right, (B, 3, H, W).
             img_whwh (Tensor): (w, h, w, h) of each image before padding,
                 float, (B, 4).
+            max_per_img (int, optional): Persons kept per image, k.
+                Defaults to :attr:`max_per_img`.
 
         Returns:
-            tuple[Tensor, Tensor, Tensor, Tensor]: Class logits (B, N), boxes
-            (B, N, 4) xyxy, keypoints (B, N, K, 2) (both in input pixels)
-            and RLE sigma logits (B, N, K, 2).
+            tuple[Tensor, Tensor, Tensor, Tensor]: The best persons of each
+            image, in :data:`OUTPUT_NAMES` order: keypoints (B, k, K, 2),
+            keypoint scores (B, k, K), boxes (B, k, 4) xyxy (both in input
+            pixels) and pose scores (B, k), best first.
         """
         feats = self.backbone(inputs)
         if self.neck is not None:
             feats = self.neck(feats)
-        last = self.head.run_stages(feats, img_whwh)[-1]
-        batch_size, num_queries = last.boxes.shape[:2]
-        keypoints = keypoints_from_box_frame(last.coords, last.keypoint_boxes)
-        shape = (batch_size, num_queries, self.head.num_keypoints, 2)
-        return (last.cls_scores[..., 0], last.boxes, keypoints.view(shape),
-                last.sigma_logits.view(shape))
+        return self.head(
+            feats, img_whwh,
+            self.max_per_img if max_per_img is None else max_per_img)
+
+
+def exported_max_per_img(model: nn.Module) -> int:
+    """The persons per image the graph keeps, as the PyTorch head keeps
+    them (:func:`persons_per_image`)."""
+    return persons_per_image(model.test_cfg, model.head.num_queries)
 
 
 def check_exportable(model: nn.Module) -> None:
@@ -176,11 +190,12 @@ def _test_resize(cfg: Config) -> dict:
 
 def runtime_test_cfg(test_cfg: dict, owner: str = 'model.test_cfg') -> dict:
     """The ``test_cfg`` settings an exported model's runtime applies after
-    the graph (which outputs every query): ``max_per_img`` (its top-k) and
-    ``score_thr`` (kept where the pose score reaches it, exactly the persons
-    PyTorch keeps). Fails, naming the setting, on a value QueryPose refuses
-    and on ``precision`` other than fp32: the graph is float32, and runs in
-    bf16 only through OpenVINO's own precision.
+    the graph (which keeps the top ``max_per_img`` persons of the export):
+    ``max_per_img`` (fewer persons, not more) and ``score_thr`` (kept where
+    the pose score reaches it, exactly the persons PyTorch keeps). Fails,
+    naming the setting, on a value QueryPose refuses and on ``precision``
+    other than fp32: the graph is float32, and runs in bf16 only through
+    OpenVINO's own precision.
 
     Returns:
         dict: The ``max_per_img`` and ``score_thr`` that are set.
@@ -203,28 +218,28 @@ def runtime_test_cfg(test_cfg: dict, owner: str = 'model.test_cfg') -> dict:
 def check_graph_test_cfg(test_cfg: dict) -> None:
     """Fail, before an export, on a ``test_cfg`` setting the ONNX file
     would not hold: ``precision`` other than fp32 (see
-    :func:`runtime_test_cfg`) and ``score_thr`` (the runtimes keep the top
-    ``max_per_img``, whatever their score)."""
+    :func:`runtime_test_cfg`) and ``score_thr`` (the graph keeps the top
+    ``max_per_img``, whatever their score: ignoring it would return other
+    persons than PyTorch)."""
     score_thr = runtime_test_cfg(test_cfg).get('score_thr')
     if score_thr is not None:
         raise ValueError(
             f'model.test_cfg.score_thr={score_thr} is not in the exported '
-            'graph, which outputs every query (the runtimes keep the top '
-            'max_per_img); export without it (--cfg-options '
+            'graph, which keeps the top max_per_img persons whatever their '
+            'score; export without it (--cfg-options '
             'model.test_cfg.score_thr=None) and apply it at evaluation '
             '(tools/deployment/test_runtime.py --cfg-options '
             'model.test_cfg.score_thr=...) or when drawing (the demo\'s '
             '--pose-thr)')
 
 
-def runtime_settings(cfg: Config, model: nn.Module) -> dict:
-    """The runtime's pre- and post-processing settings: the test pipeline's
-    resize, the data pre-processor's normalisation and padding, and the
-    head's output sizes."""
+def runtime_settings(cfg: Config, onnx_model: QueryPoseOnnxModel) -> dict:
+    """The runtime's settings: the test pipeline's resize, the data
+    pre-processor's normalisation and padding, the graph's outputs and the
+    head's sizes and keypoint offset."""
     preprocessor = cfg.model.data_preprocessor
-    head = model.head
-    test_cfg = cfg.model.get('test_cfg') or {}
-    check_graph_test_cfg(test_cfg)
+    head = onnx_model.head
+    check_graph_test_cfg(cfg.model.get('test_cfg') or {})
     return dict(
         _test_resize(cfg),
         mean=list(map(float, preprocessor['mean'])),
@@ -232,71 +247,11 @@ def runtime_settings(cfg: Config, model: nn.Module) -> dict:
         bgr_to_rgb=bool(preprocessor.get('bgr_to_rgb', False)),
         pad_size_divisor=int(preprocessor.get('pad_size_divisor', 1)),
         pad_value=float(preprocessor.get('pad_value', 0)),
+        outputs=list(OUTPUT_NAMES),
         num_keypoints=head.num_keypoints,
         num_queries=head.num_queries,
-        max_per_img=persons_per_image(test_cfg, head.num_queries),
+        max_per_img=onnx_model.max_per_img,
         keypoint_offset=float(head.keypoint_offset))
-
-
-def verify_export(onnx_model: nn.Module,
-                  onnx_file: str,
-                  shapes: Sequence[Tuple[int, int]],
-                  tolerance: float = VERIFY_TOLERANCE) -> Dict[str, float]:
-    """Run the exported file in ONNX Runtime and the PyTorch module on the
-    same seeded inputs of each (H, W) in ``shapes``: a batch of two images
-    of different sizes at the first, one image at the others.
-
-    A trace freezes what a model computes from sizes in Python: such a
-    graph is right only at the traced shape and batch size, which comparing
-    at a second batch size and shape catches.
-
-    Returns:
-        dict[str, float]: The largest class-logit difference and the
-        largest box and keypoint differences relative to the box size.
-
-    Raises:
-        ValueError: If a difference exceeds ``tolerance``.
-    """
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(
-        onnx_file, providers=['CPUExecutionProvider'])
-    generator = torch.Generator().manual_seed(0)
-    worst = dict(cls_logits=0.0, boxes=0.0, keypoints=0.0)
-    for index, (height, width) in enumerate(shapes):
-        batch_size = 2 if index == 0 else 1
-        inputs = torch.randn(batch_size, 3, height, width, generator=generator)
-        # the unpadded images are a little smaller than the input, as usual
-        img_whwh = torch.tensor([[width - 5 - 7 * i, height - 3 - 5 * i] * 2
-                                 for i in range(batch_size)],
-                                dtype=torch.float32)
-        with torch.no_grad():
-            expected = onnx_model(inputs, img_whwh)
-        got = session.run(
-            list(OUTPUT_NAMES), {
-                'inputs': inputs.numpy(),
-                'img_whwh': img_whwh.numpy()
-            })
-        cls_logits, boxes, keypoints = (torch.from_numpy(o) for o in got[:3])
-        size = (expected[1][..., 2:] -
-                expected[1][..., :2]).amax(-1).clamp_min(1.0)
-        errors = dict(
-            cls_logits=(cls_logits - expected[0]).abs().max().item(),
-            boxes=((boxes - expected[1]).abs().amax(-1) / size).max().item(),
-            keypoints=((keypoints - expected[2]).abs().amax(
-                (-2, -1)) / size).max().item())
-        worst = {key: max(worst[key], errors[key]) for key in worst}
-        if max(errors.values()) > tolerance:
-            found = ', '.join(f'{k} {v:.3g}' for k, v in errors.items())
-            raise ValueError(
-                'ONNX Runtime and PyTorch disagree on the exported model at '
-                f'input {batch_size}x3x{height}x{width} ({found}; allowed '
-                f'{tolerance}): '
-                'either the graph depends on the traced shape (a size '
-                'computed in Python; export with a fixed --input-shape, '
-                'without --dynamic) or the model is unstable on this random '
-                'input (e.g. random weights); --skip-verify writes it anyway')
-    return worst
 
 
 def export_onnx(model: nn.Module,
@@ -329,33 +284,23 @@ def export_onnx(model: nn.Module,
     """
     import onnx
 
-    check_exportable(model)
-    settings = runtime_settings(cfg, model)
+    onnx_model = QueryPoseOnnxModel(model)
+    settings = runtime_settings(cfg, onnx_model)
     divisor = settings['pad_size_divisor']
     if input_shape is None:
         input_shape = (settings['short_side'], settings['max_size'])
-    height, width = (-(-int(side) // divisor) * divisor
-                     for side in input_shape)
+    height, width = (padded_size(int(side), divisor) for side in input_shape)
     if not dynamic and (height, width) != tuple(input_shape):
         warnings.warn(f'input shape {tuple(input_shape)} padded to '
                       f'{(height, width)}, a multiple of pad_size_divisor '
                       f'({divisor})')
     settings['input_shape'] = None if dynamic else [height, width]
-    input_axes = {
-        0: 'batch',
-        2: 'height',
-        3: 'width'
-    } if dynamic else {
-        0: 'batch'
-    }
+    batch_axis = {0: 'batch'}
+    input_axes = {0: 'batch', 2: 'height', 3: 'width'}
     dynamic_axes = dict(
-        inputs=input_axes,
-        img_whwh={0: 'batch'},
-        **{name: {
-            0: 'batch'
-        }
-           for name in OUTPUT_NAMES})
-    onnx_model = QueryPoseOnnxModel(model)
+        inputs=input_axes if dynamic else batch_axis,
+        img_whwh=batch_axis,
+        **dict.fromkeys(OUTPUT_NAMES, batch_axis))
     # a file that fails the checks is never written
     with atomic_output(out_file) as tmp_file:
         with warnings.catch_warnings():

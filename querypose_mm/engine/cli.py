@@ -187,14 +187,26 @@ def apply_visualization_args(cfg: Config, args: argparse.Namespace) -> None:
             out_dir=args.show_dir)
 
 
+def precision(text: str) -> str:
+    """An argparse type: ``'fp32'`` or ``'bf16'`` (``'f32'``, the former
+    spelling, read as ``'fp32'`` with a DeprecationWarning)."""
+    from ..models.utils import PRECISIONS, checked_precision
+    try:
+        return checked_precision(text, '--precision')
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'must be one of {PRECISIONS}, got {text!r}') from None
+
+
 def add_runtime_args(parser: argparse.ArgumentParser) -> None:
-    """``--backend onnxruntime|openvino`` and ``--precision f32|bf16`` (for
+    """``--backend onnxruntime|openvino`` and ``--precision fp32|bf16`` (for
     :func:`querypose_mm.deployment.build_runtime`)."""
-    from ..deployment.runtimes import OPENVINO_PRECISIONS, RUNTIME_BACKENDS
+    from ..deployment import RUNTIME_BACKENDS
     parser.add_argument(
         '--backend', choices=RUNTIME_BACKENDS, default='onnxruntime')
     parser.add_argument(
         '--precision',
-        choices=OPENVINO_PRECISIONS,
-        default='f32',
+        type=precision,
+        default='fp32',
+        metavar='{fp32,bf16}',
         help='OpenVINO\'s inference precision')

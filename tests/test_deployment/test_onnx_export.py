@@ -13,8 +13,10 @@ from conftest import openvino_crashes_here
 from mmpose.apis.inference import dataset_meta_from_config
 from querypose_mm.deployment import (RUNTIME_BACKENDS, QueryPoseOnnxModel,
                                      QueryPoseOnnxRuntime, QueryPoseOpenVINO,
-                                     build_runtime, export_onnx, onnx_export,
-                                     runtimes, verify_export)
+                                     build_runtime, check_config_fits,
+                                     export_onnx, onnx_export, runtimes,
+                                     short_side_resize_shape, verify_export)
+from querypose_mm.models.task_modules.query_selection import top_poses
 from querypose_mm.testing import (QUICKSTART_CONFIG, build_quickstart_model,
                                   get_config_path)
 
@@ -84,28 +86,78 @@ def assert_same_persons(onnx: dict, torch_: dict) -> None:
     assert keypoint_diff.max() < MAX_RELATIVE_DIFF, keypoint_diff.max()
 
 
+def assert_top_poses(got, expected) -> None:
+    """Batched (B, k, ...) persons in OUTPUT_NAMES order equal
+    :func:`top_poses`'s per image exactly, in the same order."""
+    assert len(got[0]) == len(expected)
+    for i, pred in enumerate(expected):
+        for name, value in zip(runtimes.OUTPUT_NAMES, got):
+            value = np.asarray(value[i])
+            assert value.shape == pred.get(name).shape, name
+            np.testing.assert_array_equal(value, pred.get(name), name)
+
+
 def test_onnx_graph_module_equals_the_pytorch_head(model_and_cfg):
     """The export-time changes (torchvision RoIAlign, static multi-level
-    RoI extraction) leave every output bit-identical."""
+    RoI extraction) leave every output bit-identical: the graph's persons
+    are ``top_poses`` of the PyTorch head, in its order."""
     model, _ = model_and_cfg
     torch.manual_seed(1)
     inputs = torch.randn(2, 3, 256, 384)
     img_whwh = torch.tensor([[384., 256, 384, 256], [350, 230, 350, 230]])
+    graph = QueryPoseOnnxModel(model)
+    assert graph.max_per_img == 12
     with torch.no_grad():
         last = model.head.run_stages(
             model.neck(model.backbone(inputs)), img_whwh)[-1]
-        cls_logits, boxes, _, sigma_logits = QueryPoseOnnxModel(model)(
-            inputs, img_whwh)
-    # the RoIs of this input fall on all four FPN levels
+        got = graph(inputs, img_whwh)
+        fewer = graph(inputs, img_whwh, 5)
+    # the RoIs of this input fall on more than one FPN level
     levels = model.head.box_roi_extractor.map_roi_levels(
         torch.cat(
-            [torch.zeros(24, 1), boxes.reshape(-1, 4)], 1), 4)
+            [torch.zeros(24, 1), last.boxes.reshape(-1, 4)], 1), 4)
     assert len(levels.unique()) > 1
-    assert torch.equal(cls_logits, last.cls_scores[..., 0])
-    assert torch.equal(boxes, last.boxes)
-    assert torch.equal(sigma_logits.flatten(0, 1), last.sigma_logits)
+    assert_top_poses(got, top_poses(last, 17, 12))
+    assert_top_poses(fewer, top_poses(last, 17, 5))
+    assert (got[3][:, :-1] >= got[3][:, 1:]).all()  # best first
     # the model given is left as it was
     assert not model.head.box_roi_extractor.roi_layers[0].use_torchvision
+
+
+def test_tensor_mode_is_the_graph_of_the_whole_padded_input(model_and_cfg):
+    """mmpose's ``tensor`` mode is the head's forward, which the graph
+    runs: every query ranked, the padded input taken as the image."""
+    model, _ = model_and_cfg
+    inputs = torch.randn(
+        1, 3, 256, 384, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        got = model(inputs, None, mode='tensor')
+        last = model.head.run_stages(
+            model.neck(model.backbone(inputs)),
+            torch.tensor([[384., 256, 384, 256]]))[-1]
+    assert_top_poses(got, top_poses(last, 17, model.head.num_queries))
+
+
+def test_the_exported_graph_ranks_as_top_poses(model_and_cfg, dynamic_onnx):
+    """ONNX Runtime's top-k on a real image: the persons of top_poses on
+    the same inputs, in the same order (float rounding apart)."""
+    model, _ = model_and_cfg
+    runtime = QueryPoseOnnxRuntime(dynamic_onnx)
+    inputs, img_whwh, _ = runtime.preprocess(cv2.imread(PORTRAIT))
+    with torch.no_grad():
+        last = model.head.run_stages(
+            model.neck(model.backbone(torch.from_numpy(inputs))),
+            torch.from_numpy(img_whwh))[-1]
+    expected = top_poses(last, 17, runtime.max_per_img)
+    outputs = runtime.forward(inputs, img_whwh)
+    assert list(outputs) == list(runtimes.OUTPUT_NAMES)
+    assert outputs['bbox_scores'].shape == (1, 12)
+    assert_same_persons({
+        name: value[0]
+        for name, value in outputs.items()
+    }, expected[0].to_dict())
+    # same order: equal scores would hide a swap, distinct ones do not
+    assert len(np.unique(expected[0].bbox_scores.round(4))) == 12
 
 
 def test_onnxruntime_gives_the_pytorch_persons_on_a_real_image(
@@ -123,16 +175,25 @@ def test_onnxruntime_gives_the_pytorch_persons_on_a_real_image(
 
 
 def test_runtime_resizes_as_the_test_pipeline(dynamic_onnx):
-    """The runtime repeats RandomShortSideResize's rule without mmpose."""
+    """RandomShortSideResize and the runtime share one rule; the runtime
+    resizes a real image by it."""
     from querypose_mm.datasets.transforms import RandomShortSideResize
     runtime = QueryPoseOnnxRuntime(dynamic_onnx)
-    resize = RandomShortSideResize(
-        scales=runtime.settings['short_side'],
-        max_size=runtime.settings['max_size'])
+    short, max_size = (runtime.settings[k] for k in ('short_side', 'max_size'))
+    resize = RandomShortSideResize(scales=short, max_size=max_size)
     for height in (1, 31, 240, 426, 480, 641, 1999):
         for width in (1, 17, 320, 640, 853, 3000):
-            assert runtime.resize_shape(height, width) == resize.target_size(
-                height, width, runtime.settings['short_side'])
+            assert short_side_resize_shape(height, width, short,
+                                           max_size) == resize.target_size(
+                                               height, width, short)
+    # short side 256, long side at most 427; or the long side 427
+    assert short_side_resize_shape(426, 640, 256, 427) == (256, 385)
+    assert short_side_resize_shape(100, 1000, 256, 427) == (43, 427)
+    # shrunk further into a static input
+    assert short_side_resize_shape(426, 640, 256, 427,
+                                   (256, 384)) == (256, 384)
+    _, img_whwh, _ = runtime.preprocess(cv2.imread(PORTRAIT))  # 480x640
+    assert img_whwh.tolist() == [[256, 341, 256, 341]]
 
 
 def test_dynamic_export_runs_two_image_sizes_and_a_batch(
@@ -154,7 +215,7 @@ def test_dynamic_export_runs_two_image_sizes_and_a_batch(
     single = runtime.forward(inputs, img_whwh)
     for name, value in single.items():
         np.testing.assert_allclose(batch[name][:1], value, atol=1e-4)
-    assert not np.allclose(batch['boxes'][1], batch['boxes'][0])
+    assert not np.allclose(batch['bboxes'][1], batch['bboxes'][0])
 
 
 def test_static_export_fits_any_image_into_its_input_shape(
@@ -236,7 +297,6 @@ def test_openvino_gives_the_pytorch_persons_on_a_real_image(
     # asked for, since OpenVINO picks bf16 by itself where the CPU has it
     assert str(runtime.compiled.get_property(
         'INFERENCE_PRECISION_HINT')) == "<Type: 'float32'>"
-    assert runtime.max_batch is None
     for path in (IMAGE, PORTRAIT):
         image = cv2.imread(path)
         persons = runtime(image)
@@ -260,7 +320,7 @@ def test_openvino_bf16_runs_in_bf16_where_the_cpu_has_it(
     # a CPU without bf16 is refused, not silently run in f32
     monkeypatch.setattr(openvino.Core, 'get_property',
                         lambda self, device, name: ['FP32', 'INT8'])
-    with pytest.raises(ValueError, match="no bf16 support.*precision='f32'"):
+    with pytest.raises(ValueError, match="no bf16 support.*precision='fp32'"):
         QueryPoseOpenVINO(dynamic_onnx, precision='bf16')
     with pytest.raises(ValueError, match='precision must be one of'):
         QueryPoseOpenVINO(dynamic_onnx, precision='fp16')
@@ -293,18 +353,13 @@ def test_a_list_of_images_gives_each_the_persons_it_gets_alone(
         assert len(batched) == len(images)
         for got, expected in zip(batched, alone):
             assert_same_persons(got, expected)
-    # a graph with a fixed batch (exported before batches were dynamic)
-    monkeypatch.setattr(runtime, 'max_batch', 1)
-    runs.clear()
-    assert len(runtime(images, batch_size=3)) == 4 and runs == [1] * 4
     with pytest.raises(ValueError, match='batch_size must be >= 1'):
         runtime(images, batch_size=0)
 
 
 def test_static_export_takes_any_batch_size(static_onnx):
     runtime = QueryPoseOnnxRuntime(static_onnx)
-    assert runtime.max_batch is None
-    assert runtime.session.get_inputs()[0].shape[1:] == [3, 256, 448]
+    assert runtime.session.get_inputs()[0].shape == ['batch', 3, 256, 448]
 
 
 def test_build_runtime_refuses_what_a_backend_cannot_do(dynamic_onnx):
@@ -350,24 +405,133 @@ def test_a_truncated_or_empty_onnx_file_is_named(dynamic_onnx, tmp_path,
         build_runtime(str(empty), backend)
 
 
-def test_runtime_refuses_person_counts_below_one(dynamic_onnx):
-    """Not 'every person' (0 was falsy) nor all but the last 3 (-3)."""
+def test_runtime_keeps_fewer_persons_than_the_graph_not_more(
+        dynamic_onnx, monkeypatch):
+    """Not 'every person' (0 was falsy) nor all but the last 3 (-3); fewer
+    are the first of the graph's, more than it keeps is refused."""
     runtime = QueryPoseOnnxRuntime(dynamic_onnx)
     image = cv2.imread(IMAGE)
     for count in (0, -3, 1.5):
         with pytest.raises(ValueError, match='max_per_img must be a positive'):
             runtime(image, max_per_img=count)
-    assert len(runtime(image, max_per_img=2)['bboxes']) == 2
+    every = runtime(image)
+    two = runtime(image, max_per_img=2)
+    for name, value in two.items():
+        np.testing.assert_array_equal(value, every[name][:2])
+    # at most the query count, as the PyTorch head
+    assert len(runtime(image, max_per_img=100)['bboxes']) == 12
+    # a graph exported with max_per_img=5
+    monkeypatch.setattr(runtime, 'max_per_img', 5)
+    with pytest.raises(
+            ValueError,
+            match='max_per_img=8: the exported graph keeps the top 5 persons;'
+            ' export again with --cfg-options model.test_cfg.max_per_img=8'):
+        runtime([image], max_per_img=8)
+
+
+def test_the_graph_keeps_the_configured_count(model_and_cfg):
+    model, _ = model_and_cfg
+    fewer = copy.deepcopy(model)
+    fewer.test_cfg = dict(max_per_img=5)
+    inputs = torch.zeros(1, 3, 64, 96)
+    img_whwh = torch.tensor([[96., 64, 96, 64]])
+    with torch.no_grad():
+        persons = QueryPoseOnnxModel(fewer)(inputs, img_whwh)
+    assert [tuple(p.shape) for p in persons] == [(1, 5, 17, 2), (1, 5, 17),
+                                                 (1, 5, 4), (1, 5)]
+    fewer.test_cfg = dict(max_per_img=100)  # at most the query count
+    assert QueryPoseOnnxModel(fewer).max_per_img == 12
+    fewer.test_cfg = dict(score_thr=0.3)
+    with pytest.raises(ValueError, match='score_thr=0.3 is not in the'):
+        QueryPoseOnnxModel(fewer)
+
+
+def test_a_file_of_the_former_per_query_graph_is_refused(
+        dynamic_onnx, tmp_path):
+    import json
+
+    import onnx
+    proto = onnx.load(dynamic_onnx)
+    entry = next(e for e in proto.metadata_props
+                 if e.key == runtimes.METADATA_KEY)
+    settings = json.loads(entry.value)
+    del settings['outputs']  # as every export before the top-k graph
+    entry.value = json.dumps(settings)
+    former = str(tmp_path / 'former.onnx')
+    onnx.save(proto, former)
+    with pytest.raises(
+            ValueError,
+            match='exported by an earlier version.*export it again with '
+            'tools/deployment/pytorch2onnx.py'):
+        QueryPoseOnnxRuntime(former)
+
+
+def test_runtime_precision_is_fp32_or_bf16_and_reads_f32(dynamic_onnx):
+    from querypose_mm.models.utils import PRECISIONS
+
+    # the torch-free file's copy of the project's vocabulary
+    assert runtimes.PRECISIONS == PRECISIONS
+    with pytest.deprecated_call(match="'f32' is now called 'fp32'"):
+        assert runtimes.checked_runtime_precision('f32') == 'fp32'
+    with pytest.deprecated_call(match="'f32' is now called 'fp32'"):
+        runtime = build_runtime(dynamic_onnx, 'onnxruntime', 'f32')
+    assert isinstance(runtime, QueryPoseOnnxRuntime)
+    with pytest.raises(ValueError, match='precision must be one of'):
+        build_runtime(dynamic_onnx, 'onnxruntime', 'fp16')
+
+
+def test_runtimes_py_runs_without_torch_or_the_package(dynamic_onnx, tmp_path):
+    """The file copied next to the .onnx file: numpy, OpenCV and the
+    runtime only."""
+    import shutil
+    import subprocess
+    import sys
+    shutil.copy(runtimes.__file__, tmp_path / 'runtimes.py')
+    code = (
+        'import sys, cv2\n'
+        'sys.modules["torch"] = None  # importing torch would fail\n'
+        'from runtimes import QueryPoseOnnxRuntime\n'
+        f'persons = QueryPoseOnnxRuntime({dynamic_onnx!r})'
+        f'(cv2.imread({IMAGE!r}))\n'
+        'assert not any(m.startswith(("querypose_mm", "mmpose", "mmengine"))'
+        ' for m in sys.modules)\n'
+        'print(len(persons["bboxes"]), persons["bbox_scores"][0])\n')
+    out = subprocess.run([sys.executable, '-c', code],
+                         cwd=tmp_path,
+                         capture_output=True,
+                         text=True,
+                         check=True).stdout.split()
+    assert out[0] == '12'
+    expected = QueryPoseOnnxRuntime(dynamic_onnx)(cv2.imread(IMAGE))
+    assert float(out[1]) == pytest.approx(expected['bbox_scores'][0])
 
 
 def test_a_config_of_another_model_is_refused_beside_the_onnx_file(
         dynamic_onnx):
     runtime = QueryPoseOnnxRuntime(dynamic_onnx)
     cfg = Config.fromfile(get_config_path(QUICKSTART_CONFIG))
-    runtimes.check_config_fits(runtime, cfg.model, '--config q.py')
+    check_config_fits(runtime, cfg.model, '--config q.py')
     cfg.model.head.num_keypoints = 14
     with pytest.raises(
             ValueError,
             match=r'--config q.py has model.head.num_keypoints=14, the '
             'exported model 17'):
-        runtimes.check_config_fits(runtime, cfg.model, '--config q.py')
+        check_config_fits(runtime, cfg.model, '--config q.py')
+
+
+def test_verification_allows_near_tied_persons_to_swap_ranks():
+    from querypose_mm.deployment.verification import person_differences
+    rng = torch.Generator().manual_seed(0)
+    boxes = torch.rand(1, 4, 4, generator=rng) * 50
+    boxes[..., 2:] += 100
+    ranked = (torch.rand(1, 4, 17, 2, generator=rng) * 100,
+              torch.rand(1, 4, 17, generator=rng), boxes,
+              torch.tensor([[0.9, 0.5, 0.5 - 1e-4, 0.1]]))
+    # ranks 1 and 2 swapped, the last one left out: a match
+    swapped = [value[:, [0, 2, 1]] for value in ranked]
+    errors = person_differences(swapped, ranked, 1e-2)
+    assert max(errors.values()) == 0
+    # another person at a score of its own: a mismatch
+    swapped[2] = swapped[2].clone()
+    swapped[2][0, 1] += 30
+    assert person_differences(swapped, ranked, 1e-2)['bboxes'] > 0.1

@@ -191,7 +191,7 @@ def test_onnx_export_and_onnxruntime_demo_draw_the_pytorch_poses(
         summary['checkpoint'], onnx_file, '--max-images', '3', '--out',
         str(tmp_path / 'diff.json')
     ])
-    assert ('3 images, onnxruntime f32: same persons in the same order: '
+    assert ('3 images, onnxruntime fp32: same persons in the same order: '
             'True') in output
     with open(tmp_path / 'diff.json') as f:
         diff = json.load(f)

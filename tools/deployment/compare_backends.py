@@ -1,7 +1,7 @@
 """Check an exported model against its PyTorch checkpoint on real images.
 
     python tools/deployment/compare_backends.py CONFIG CHECKPOINT ONNX \
-        [--backend onnxruntime|openvino] [--precision f32|bf16] \
+        [--backend onnxruntime|openvino] [--precision fp32|bf16] \
         [--images data/coco_mini/val2017] [--max-images N] \
         [--tolerance 1e-3] [--out diff.json]
 
@@ -117,7 +117,7 @@ def main(argv=None):
         max_score_diff=max(r['max_score_diff'] for r in rows),
         tolerance=args.tolerance,
         backend=args.backend,
-        precision=args.precision if args.backend == 'openvino' else 'f32',
+        precision=args.precision if args.backend == 'openvino' else 'fp32',
         per_image=per_image)
     print(f"{summary['images']} images, {args.backend} "
           f"{summary['precision']}: "

@@ -4,13 +4,15 @@
         --out querypose.onnx [--input-shape H W] [--dynamic] \
         [--cfg-options k=v ...]
 
-The graph holds backbone, neck and every head stage and returns the raw
-outputs of all queries (class logits, boxes, keypoints, RLE sigma logits);
-RoIAlign is the standard ONNX ``RoiAlign`` (opset 16, half_pixel), so no
-custom-op library is needed. Pre- and post-processing settings are stored in
-the model's metadata for ``querypose_mm.deployment.QueryPoseOnnxRuntime`` and
-``QueryPoseOpenVINO``, which ``demo/querypose_demo.py --backend
-onnxruntime|openvino --onnx FILE`` uses. The batch size is always dynamic.
+The graph holds backbone, neck and every head stage, scores the queries
+and returns the top ``model.test_cfg.max_per_img`` persons of each image
+(keypoints, keypoint scores, boxes, pose scores), ranked as the PyTorch
+model ranks them; RoIAlign is the standard ONNX ``RoiAlign`` (opset 16,
+half_pixel), so no custom-op library is needed. Pre-processing and the
+way back to the original image are ``querypose_mm.deployment``'s
+``QueryPoseOnnxRuntime`` and ``QueryPoseOpenVINO``, with the settings
+stored in the model's metadata; ``demo/querypose_demo.py --backend
+onnxruntime|openvino --onnx FILE`` uses them. The batch size is always dynamic.
 ``--dynamic`` lets height and width vary too (the runtime then pads each
 image to a multiple of 32, as the PyTorch model does); otherwise every image
 is resized to fit ``--input-shape`` (default: the config's test short side x
@@ -21,7 +23,8 @@ at the traced shape (Swin's window padding) is refused with ``--dynamic`` and
 nothing is written. Before the model is loaded, ``--out`` is checked (a file
 name in a writable folder, not the checkpoint) and so is the config's
 ``model.test_cfg``: ``score_thr`` and ``precision='bf16'`` are not in the
-graph, and are refused by name.
+graph, and are refused by name (a runtime keeps at most the exported
+``max_per_img`` persons: export with the largest count you will ask for).
 """
 import argparse
 import os.path as osp

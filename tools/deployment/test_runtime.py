@@ -2,7 +2,7 @@
 evaluates its checkpoint.
 
     python tools/deployment/test_runtime.py ONNX [--config CONFIG] \
-        [--backend onnxruntime|openvino] [--precision f32|bf16] \
+        [--backend onnxruntime|openvino] [--precision fp32|bf16] \
         [--batch-size 1] [--cfg-options k=v ...] [--out metrics.json]
 
 The config (the one stored in the ONNX file unless ``--config`` is given)
@@ -14,12 +14,13 @@ batches of ``--batch-size``, and the persons are scored by
 ``tools/test.py CONFIG CHECKPOINT`` on the same images.
 
 ``model.test_cfg`` (of the config or ``--cfg-options``) is applied where the
-graph, which outputs every query, allows it: ``max_per_img`` (the runtime's
-top-k, at most the exported query count) and ``score_thr`` (the persons
-whose pose score reaches it). Any other ``model.*`` option, and
-``test_cfg.precision``, would change the graph: they are refused by name
-(export again, or use ``--precision``). A ``--config`` whose head has
-another keypoint or query count than the exported model is refused.
+graph, which keeps the top ``max_per_img`` persons of the export, allows
+it: ``max_per_img`` (fewer persons; more is refused: export again with it)
+and ``score_thr`` (the persons whose pose score reaches it). Any other
+``model.*`` option, and ``test_cfg.precision``, would change the graph:
+they are refused by name (export again, or use ``--precision``). A
+``--config`` whose head has another keypoint or query count than the
+exported model is refused.
 """
 import argparse
 import time

@@ -16,6 +16,7 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 
 from mmpose.registry import TRANSFORMS
+from ...deployment.runtimes import short_side_resize_shape
 
 # Per-person fields of mmpose's bottom-up data info; lists and arrays alike.
 INSTANCE_KEYS = ('bbox', 'bbox_score', 'num_keypoints', 'keypoints',
@@ -160,11 +161,10 @@ class RandomShortSideResize(BaseTransform):
         return self.scales[np.random.randint(len(self.scales))]
 
     def target_size(self, h: int, w: int, short: int) -> tuple:
-        """Output (h, w) for an (h, w) image and a short side."""
-        ratio = short / min(h, w)
-        if self.max_size is not None and max(h, w) * ratio > self.max_size:
-            ratio = self.max_size / max(h, w)
-        return max(1, int(round(h * ratio))), max(1, int(round(w * ratio)))
+        """Output (h, w) for an (h, w) image and a short side, by the rule
+        the exported model's runtimes apply too, defined once for both
+        (:func:`~querypose_mm.deployment.short_side_resize_shape`)."""
+        return short_side_resize_shape(h, w, short, self.max_size)
 
     def transform(self, results: Dict) -> Dict:
         h, w = results['img'].shape[:2]

@@ -1,4 +1,4 @@
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -7,9 +7,9 @@ from torch import Tensor
 from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType, Predictions
 from ..losses.set_criterion import pack_gt_instances
-from ..task_modules.query_selection import persons_per_image, top_poses
-from ..utils import (QueryState, StageOutput, image_whwh,
-                     keypoints_from_box_frame)
+from ..task_modules.query_selection import (persons_per_image,
+                                            top_pose_tensors, top_poses)
+from ..utils import QueryState, StageOutput, image_whwh
 from .querypose_stages import QueryPoseStages
 
 
@@ -151,24 +151,40 @@ class QueryPoseHead(QueryPoseStages):
                         sample.metainfo['input_scale'])
         return preds
 
-    def forward(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
-        """Predict for every query of every image (the ``tensor`` mode).
+    def forward(
+        self,
+        feats: Tuple[Tensor],
+        img_whwh: Optional[Tensor] = None,
+        max_per_img: Optional[int] = None
+    ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The best-scored persons of every image as batched tensors: the
+        ``tensor`` mode, and what the exported ONNX graph outputs
+        (:class:`~querypose_mm.deployment.QueryPoseOnnxModel` calls this).
 
-        The whole padded input is taken as the image, since no meta
-        information is given.
+        Ranked as :meth:`predict` ranks them (:func:`top_pose_tensors`),
+        without ``test_cfg.score_thr`` and ``keypoint_offset`` (which is
+        added in original-image pixels, where the runtimes add it).
 
         Args:
             feats (tuple[Tensor]): FPN levels P2.. (B, C, H_l, W_l).
+            img_whwh (Tensor, optional): (w, h, w, h) of each unpadded
+                input, (B, 4). Defaults to the whole padded input, since the
+                ``tensor`` mode gives no meta information.
+            max_per_img (int, optional): Persons kept per image, k, at most
+                ``num_queries``. Defaults to every query, ranked.
 
         Returns:
-            tuple[Tensor, Tensor, Tensor]: Class logits (B, N, 1), boxes
-            (B, N, 4) and keypoints (B, N, K, 2), in input pixels, of the
-            last stage.
+            tuple[Tensor, Tensor, Tensor, Tensor]: ``keypoints``
+            (B, k, K, 2), ``keypoint_scores`` (B, k, K), ``bboxes``
+            (B, k, 4) xyxy (coordinates in input pixels) and the pose
+            scores ``bbox_scores`` (B, k), best first.
         """
-        stride = self.pose_roi_extractor.featmap_strides[0]
-        b, _, h, w = feats[0].shape
-        img_whwh = feats[0].new_tensor([w, h, w, h]) * stride
-        last = self.run_stages(feats, img_whwh.expand(b, 4))[-1]
-        keypoints = keypoints_from_box_frame(last.coords, last.keypoint_boxes)
-        return last.cls_scores, last.boxes, keypoints.view(
-            b, self.num_queries, self.num_keypoints, 2)
+        if img_whwh is None:
+            stride = self.pose_roi_extractor.featmap_strides[0]
+            b, _, h, w = feats[0].shape
+            img_whwh = (feats[0].new_tensor([w, h, w, h]) * stride).expand(
+                b, 4)
+        last = self.run_stages(feats, img_whwh)[-1]
+        return top_pose_tensors(
+            last, self.num_keypoints,
+            self.num_queries if max_per_img is None else max_per_img)

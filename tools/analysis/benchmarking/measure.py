@@ -18,11 +18,6 @@ from .models import (MODES, REPO_ROOT, SPECS, Mode, as_batch, build_model,
                      load_inputs, split_entry)
 from .profiling import count_macs, module_breakdown
 
-# querypose_mm.deployment.build_runtime still spells float32 'f32' (it is
-# being renamed to the project's 'fp32'); the one place the benchmark's
-# precision is translated for it
-_RUNTIME_SPELLING = {'fp32': 'f32'}
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -304,9 +299,7 @@ def _runtime_subject(name: str, mode: Mode, settings: Settings,
     resized image as the PyTorch rows' ``test_step``; its figures: the
     PyTorch model's params and GMACs, the runtime's version."""
     from querypose_mm.deployment import build_runtime
-    runtime = build_runtime(
-        exported.onnx_file, mode.runtime,
-        _RUNTIME_SPELLING.get(mode.precision, mode.precision))
+    runtime = build_runtime(exported.onnx_file, mode.runtime, mode.precision)
     sample = load_inputs(settings.short_side, settings.max_size, 1)[0]
     image = sample['inputs'].permute(1, 2, 0).numpy().copy()
     # a batch of one input shape, as the runtime batches

@@ -441,6 +441,8 @@ def test_the_graph_keeps_the_configured_count(model_and_cfg):
                                                  (1, 5, 4), (1, 5)]
     fewer.test_cfg = dict(max_per_img=100)  # at most the query count
     assert QueryPoseOnnxModel(fewer).max_per_img == 12
+    # a model that allows score_thr (box-only test flow): not in the graph
+    fewer.head.instance_query_flows['test'] = 'box_only'
     fewer.test_cfg = dict(score_thr=0.3)
     with pytest.raises(ValueError, match='score_thr=0.3 is not in the'):
         QueryPoseOnnxModel(fewer)

@@ -120,6 +120,13 @@ def test_every_change_of_test_cfg_is_checked_and_a_refused_one_changes_nothing(
     with pytest.raises(ValueError, match='max_per_img'):
         model.test_cfg['max_per_img'] = 0
     model.test_cfg['output_heatmaps'] = False  # mmpose's own keys pass
+    # a pickled or copied model keeps a checked test_cfg
+    import copy
+    import pickle
+    for copied in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        assert copied.test_cfg == model.test_cfg
+        with pytest.raises(ValueError, match='max_per_img'):
+            copied.test_cfg['max_per_img'] = 0
 
 
 @pytest.mark.parametrize('test_cfg,match', [

@@ -90,6 +90,10 @@ class CheckedTestCfg(dict):
     def copy(self) -> dict:
         return dict(self)
 
+    def __reduce__(self) -> tuple:
+        # pickle would set the items before ``_check``
+        return type(self), (dict(self), self._check)
+
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint whose weights do not cover the model."""

@@ -2,7 +2,7 @@
 from .backends import RUNTIME_BACKENDS, build_runtime, check_config_fits
 from .onnx_export import (AllLevelsRoIExtractor, QueryPoseOnnxModel,
                           check_exportable, check_graph_test_cfg, export_onnx,
-                          exported_max_per_img, runtime_test_cfg)
+                          runtime_test_cfg)
 from .runtimes import (PRECISIONS, QueryPoseOnnxRuntime, QueryPoseOpenVINO,
                        QueryPoseRuntime, padded_size, short_side_resize_shape)
 from .verification import verify_export
@@ -11,7 +11,6 @@ __all__ = [
     'AllLevelsRoIExtractor', 'PRECISIONS', 'QueryPoseOnnxModel',
     'QueryPoseOnnxRuntime', 'QueryPoseOpenVINO', 'QueryPoseRuntime',
     'RUNTIME_BACKENDS', 'build_runtime', 'check_config_fits',
-    'check_exportable', 'check_graph_test_cfg', 'export_onnx',
-    'exported_max_per_img', 'padded_size', 'runtime_test_cfg',
-    'short_side_resize_shape', 'verify_export'
+    'check_exportable', 'check_graph_test_cfg', 'export_onnx', 'padded_size',
+    'runtime_test_cfg', 'short_side_resize_shape', 'verify_export'
 ]

@@ -2,8 +2,8 @@
 ``--precision``, and the check of a config given beside the ONNX file."""
 from typing import Optional
 
-from ..models.utils import checked_precision
-from .runtimes import QueryPoseOnnxRuntime, QueryPoseOpenVINO, QueryPoseRuntime
+from .runtimes import (QueryPoseOnnxRuntime, QueryPoseOpenVINO,
+                       QueryPoseRuntime, checked_runtime_precision)
 
 RUNTIME_BACKENDS = ('onnxruntime', 'openvino')
 
@@ -45,7 +45,7 @@ def build_runtime(onnx_file: str,
     if backend not in RUNTIME_BACKENDS:
         raise ValueError(f'backend must be one of {RUNTIME_BACKENDS}, got '
                          f'{backend!r}')
-    precision = checked_precision(precision, 'precision')
+    precision = checked_runtime_precision(precision)
     if backend == 'openvino':
         if device is not None and device.lower() != 'cpu':
             raise ValueError('the OpenVINO backend runs on the CPU here, got '

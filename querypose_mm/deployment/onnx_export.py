@@ -82,14 +82,15 @@ class QueryPoseOnnxModel(nn.Module):
 
     Attributes:
         max_per_img (int): The persons kept per image, k
-            (:func:`exported_max_per_img`).
+            (:func:`persons_per_image`).
     """
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         check_exportable(model)
         check_graph_test_cfg(model.test_cfg)
-        self.max_per_img = exported_max_per_img(model)
+        self.max_per_img = persons_per_image(model.test_cfg,
+                                             model.head.num_queries)
         model = copy.deepcopy(model).cpu().eval()
         for module in model.modules():
             if isinstance(module, RoIAlign):
@@ -132,12 +133,6 @@ class QueryPoseOnnxModel(nn.Module):
         return self.head(
             feats, img_whwh,
             self.max_per_img if max_per_img is None else max_per_img)
-
-
-def exported_max_per_img(model: nn.Module) -> int:
-    """The persons per image the graph keeps, as the PyTorch head keeps
-    them (:func:`persons_per_image`)."""
-    return persons_per_image(model.test_cfg, model.head.num_queries)
 
 
 def check_exportable(model: nn.Module) -> None:
@@ -239,7 +234,6 @@ def runtime_settings(cfg: Config, onnx_model: QueryPoseOnnxModel) -> dict:
     head's sizes and keypoint offset."""
     preprocessor = cfg.model.data_preprocessor
     head = onnx_model.head
-    check_graph_test_cfg(cfg.model.get('test_cfg') or {})
     return dict(
         _test_resize(cfg),
         mean=list(map(float, preprocessor['mean'])),

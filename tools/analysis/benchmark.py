@@ -23,7 +23,8 @@ Each model (``SPECS`` in ``tools/analysis/benchmarking/models.py``) is
 built with random weights and measured by ``benchmarking.measure`` in a
 fresh spawned process (its own peak memory), which returns its row:
 params, GMACs (``FlopCounterMode``, 1 multiply-add = 1 MAC), latency at
-batch 1 (``torch.utils.benchmark.Timer``; median and p90 after warm-up),
+batch 1 (each call timed, an accelerator synchronised; median and p90
+after warm-up),
 throughput at ``--batch-size``, peak memory (RSS on the CPU,
 ``max_memory_allocated`` on CUDA), QueryPose's time per module group (the
 children of the estimator, its head and its keypoint decoders) and its

@@ -4,6 +4,7 @@ memory and the model's other figures, measured in the calling process
 row, so that each peak-memory figure is its own)."""
 import os.path as osp
 import resource
+import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from importlib import import_module
@@ -12,7 +13,6 @@ from typing import Callable, ContextManager, List, Optional
 import mmcv
 import numpy as np
 import torch
-from torch.utils.benchmark import Timer
 
 from .models import (MODES, REPO_ROOT, SPECS, Mode, as_batch, build_model,
                      load_inputs, split_entry)
@@ -84,25 +84,23 @@ class _Subject:
     figures: Callable[[], dict]
 
 
-def time_calls(fn: Callable[[], object],
-               runs: int,
-               warmup: int,
-               label: str = 'latency',
-               sub_label: Optional[str] = None,
-               description: Optional[str] = None) -> List[float]:
-    """Seconds of each of ``runs`` calls of ``fn`` after ``warmup``, by
-    ``torch.utils.benchmark.Timer`` (at torch's thread count, synchronising
-    an accelerator)."""
-    timer = Timer(
-        stmt='fn()',
-        globals=dict(fn=fn),
-        num_threads=torch.get_num_threads(),
-        label=label,
-        sub_label=sub_label,
-        description=description)
+def time_calls(fn: Callable[[], object], runs: int,
+               warmup: int) -> List[float]:
+    """Seconds of each of ``runs`` calls of ``fn`` after ``warmup`` calls,
+    an accelerator synchronised around each. (``torch.utils.benchmark.
+    Timer.timeit(1)`` would add two warm-up calls to every timed one.)"""
+    sync = torch.cuda.synchronize if torch.cuda.is_initialized() else (
+        lambda: None)
     for _ in range(warmup):
         fn()
-    return [timer.timeit(1).median for _ in range(runs)]
+    times = []
+    for _ in range(runs):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def latency_figures(latency: List[float]) -> dict:
@@ -160,13 +158,8 @@ def train_step(name: str, settings: Settings) -> List[dict]:
             continue
         if device.startswith('cuda'):
             torch.cuda.reset_peak_memory_stats()
-        times = time_calls(
-            lambda: model.train_step(batch, optim_wrapper),
-            settings.runs,
-            settings.warmup,
-            label='train step',
-            sub_label=name,
-            description=label)
+        times = time_calls(lambda: model.train_step(batch, optim_wrapper),
+                           settings.runs, settings.warmup)
         results.append(
             dict(
                 amp=label,
@@ -354,12 +347,8 @@ def measure(entry: str,
     if on_cuda:
         torch.cuda.reset_peak_memory_stats()
     with subject.context():
-        latency = time_calls(
-            subject.run_single,
-            settings.runs,
-            settings.warmup,
-            sub_label=name,
-            description=mode.name)
+        latency = time_calls(subject.run_single, settings.runs,
+                             settings.warmup)
         if latency_only or subject.batch_size == 1:
             batch_times = latency
         else:

@@ -119,9 +119,9 @@ LEFT_OUT = {
     'person(s) whose box lies wholly outside the image '
     '(dropped by the pipeline)',
     'keypoints_outside':
-    'person(s) with labelled keypoints more than '
-    f'{KEYPOINT_MARGIN:g} px outside the image (those keypoints teach '
-    'nothing: outside every predicted box)',
+    'person(s) whose labelled keypoints all lie more than '
+    f'{KEYPOINT_MARGIN:g} px outside the image (they teach nothing: '
+    'outside every predicted box)',
 }
 # the kinds COCO has by design; the others are named by annotation id
 _COCO_KINDS = ('crowd', 'no_keypoints')
@@ -142,7 +142,7 @@ def left_out_reason(ann: dict, size: Optional[Tuple]) -> Optional[str]:
     keypoints = ann.get('keypoints') or []
     if not any(keypoints[2::3]):
         return 'no_keypoints'
-    if size is not None and _labelled_outside(keypoints, *size):
+    if size is not None and not _labelled_inside(keypoints, *size):
         return 'keypoints_outside'
     return None
 
@@ -256,23 +256,15 @@ def _check_annotations(annotations: list, image_ids: Dict, sizes: Dict,
     return labelled
 
 
-def _labelled_outside(keypoints: list, width: float, height: float) -> str:
-    """The labelled keypoints (as ``'#k (x, y)'``) more than
-    :data:`KEYPOINT_MARGIN` outside the image, '' if none."""
-    xs, ys = keypoints[0::3], keypoints[1::3]
+def _labelled_inside(keypoints: list, width: float, height: float) -> bool:
+    """Whether a labelled keypoint lies within :data:`KEYPOINT_MARGIN` of
+    the image (a person with one stray keypoint still teaches the others).
+    """
     low, high_x, high_y = (-KEYPOINT_MARGIN, width + KEYPOINT_MARGIN,
                            height + KEYPOINT_MARGIN)
-    # unlabelled keypoints are (0, 0): inside, so most persons end here
-    if min(xs) >= low and min(ys) >= low and max(xs) <= high_x and max(
-            ys) <= high_y:
-        return ''
-    outside = [
-        f'#{k} ({x:g}, {y:g})'
-        for k, (x, y, v) in enumerate(zip(xs, ys, keypoints[2::3]))
-        if v > 0 and not (low <= x <= high_x and low <= y <= high_y)
-    ]
-    shown = ', '.join(outside[:3]) + (', ...' if len(outside) > 3 else '')
-    return shown
+    return any(
+        v > 0 and low <= x <= high_x and low <= y <= high_y
+        for x, y, v in zip(keypoints[0::3], keypoints[1::3], keypoints[2::3]))
 
 
 def format_left_out(left_out: Dict[str, List]) -> str:

@@ -263,8 +263,8 @@ TEACHES_NOTHING = {
      ),
     'every person with keypoints far outside the image':
     (_every_person(_keypoints_far_outside),
-     r'nothing can be learned.*; 86 person\(s\) with labelled keypoints '
-     'more than 1 px'),
+     r'nothing can be learned.*; 86 person\(s\) whose labelled keypoints '
+     'all lie more than 1 px'),
 }
 # one person of a usable file: left out, counted with its id in the log
 LEFT_OUT_ONE = {
@@ -306,6 +306,25 @@ def test_rows_coco_has_are_counted_in_the_log_not_refused(
     tool = load_tool('tools/misc/check_annotations.py')
     assert tool.main([SOURCE]) == 0
     assert '5 crowd region(s)' in capsys.readouterr().out
+
+
+def test_a_person_with_one_stray_keypoint_still_counts(source):
+    """One labelled keypoint far outside the image, the others inside: the
+    person still teaches those, so it is not left out; with every person
+    so, the file is usable."""
+    from querypose_mm.datasets import annotation_checks
+    data = copy.deepcopy(source)
+    persons = [
+        ann for ann in data['annotations']
+        if not ann['iscrowd'] and ann['num_keypoints'] > 1
+    ]
+    for ann in persons:
+        labelled = [k for k in range(17) if ann['keypoints'][3 * k + 2] > 0]
+        ann['keypoints'][3 * labelled[0]] += 10000
+    data['annotations'] = persons
+    problems, left_out = annotation_checks.check_annotation_data(data, 17)
+    assert problems == []
+    assert left_out['keypoints_outside'] == []
 
 
 @pytest.mark.parametrize('kind', sorted(LEFT_OUT_ONE))

@@ -31,14 +31,14 @@ children of the estimator, its head and its keypoint decoders) and its
 dtype/layout conversions (``torch.profiler``) and, with ``--train-step``,
 its training iteration at ``--batch-size`` with and without autocast.
 Writes ``benchmark.{json,csv,png}`` into ``--out-dir`` and prints the
-table and the per-round latencies (laid out as
-``torch.utils.benchmark.Compare`` does).
+table and the per-round latencies (rows by rounds).
 With random weights, post-processing that depends on the predictions
 (DEKR's and RTMO's NMS/grouping) is not representative. A row whose
 measurement fails is written with its error, and the tool then exits with
 status 1; counts and sizes below 1 are refused before anything runs.
 """
 import argparse
+import dataclasses
 import os
 import os.path as osp
 import platform
@@ -57,8 +57,6 @@ from querypose_mm.engine.cli import (non_negative_int, positive_int,
 from querypose_mm.utils import check_output_dir
 
 DEFAULT_MODELS = ['querypose-r50', 'edpose-r50', 'rtmo-l', 'dekr-hrnet-w32']
-MEASURE_OPTIONS = ('short_side', 'max_size', 'runs', 'warmup', 'batch_size',
-                   'device', 'threads')
 
 
 def parse_args(argv=None):
@@ -169,9 +167,10 @@ def main(argv=None):
     out_dir = osp.abspath(args.out_dir)
     os.makedirs(out_dir, exist_ok=True)
     settings = Settings(
-        **{option: getattr(args, option)
-           for option in MEASURE_OPTIONS},
-        train_step=args.train_step)
+        **{
+            field.name: getattr(args, field.name)
+            for field in dataclasses.fields(Settings)
+        })
     entries = [entry_with_mode(entry, args) for entry in args.models]
     if args.device == 'cpu':
         for entry in entries:
@@ -193,8 +192,7 @@ def main(argv=None):
         date=time.strftime('%Y-%m-%d'),
         machine=f'{platform.machine()}, {os.cpu_count()} CPUs, '
         f'{platform.platform()}',
-        **{option: getattr(args, option)
-           for option in MEASURE_OPTIONS},
+        **dataclasses.asdict(settings),
         rounds=args.rounds,
         macs_counter='torch.utils.flop_counter.FlopCounterMode (MACs)',
         note='random weights: NMS/grouping time of DEKR and RTMO is not '

@@ -119,58 +119,29 @@ def format_table(results: List[dict]) -> str:
 
 
 def compare_latencies(rounds: Dict[str, List[dict]]) -> str:
-    """Every row's batch-1 latency (median) in each round, rounds as
-    columns, laid out as ``torch.utils.benchmark.Compare`` lays out its
-    measurements: rows grouped by thread count, a failed round blank, a
-    row that failed in every round left out."""
+    """Every row's batch-1 latency (median, ms) in each round, rounds as
+    columns: a failed round blank, a row that failed in every round left
+    out."""
     latencies = {
         entry: [r.get('latency_ms_median') for r in results]
         for entry, results in rounds.items()
+        if any('error' not in r for r in results)
     }
-    threads = {
-        entry: r['threads']
-        for entry, results in rounds.items()
-        for r in results if 'error' not in r
-    }
-    # grouped by thread count, in the order measured within a group
-    entries = sorted(threads, key=threads.get)
-    if not entries:
+    if not latencies:
         return ''
-    fastest = min(ms for entry in entries for ms in latencies[entry]
-                  if ms is not None)
-    unit, symbol, scale = (('milliseconds', 'ms', 1) if fastest < 1000 else
-                           ('seconds', 's', 1000))
-    num_rounds = max(len(latencies[entry]) for entry in entries)
-    cells = {}
-    for entry in entries:
-        row = latencies[entry] + [None] * (num_rounds - len(latencies[entry]))
-        cells[entry] = [
-            '' if ms is None else f'{ms / scale:.1f}' for ms in row
-        ]
-    header = ['', *(f'round {i + 1}' for i in range(num_rounds))]
-    names = {entry: f'      {entry}' for entry in entries}
-    number_widths = [
-        max(len(cells[entry][i]) for entry in entries)
-        for i in range(num_rounds)
+    num_rounds = max(map(len, latencies.values()))
+    width = max(map(len, latencies))
+    lines = [
+        ' | '.join([''.ljust(width)] +
+                   [f'round {i + 1}' for i in range(num_rounds)])
     ]
-    widths = [max(map(len, names.values()))] + [
-        max(len(title), width)
-        for title, width in zip(header[1:], number_widths)
-    ]
-    lines = ['  |  '.join(c.center(w) for c, w in zip(header, widths))]
-    overall_width = len(lines[0])
-    group = None
-    for entry in entries:
-        if threads[entry] != group:
-            group = threads[entry]
-            lines.append(f'{group} threads: '.ljust(overall_width, '-'))
-        lines.append('  |  '.join([names[entry].ljust(widths[0])] + [
-            cell.rjust(number_width).center(width) for cell, number_width,
-            width in zip(cells[entry], number_widths, widths[1:])
-        ]))
-    title = ' latency, batch 1 '.center(overall_width - 2, '-')
-    return (f'[{title}]\n' + '\n'.join(lines) +
-            f'\n\nTimes are in {unit} ({symbol}).\n')
+    for entry, row in latencies.items():
+        row = row + [None] * (num_rounds - len(row))
+        cells = ['' if ms is None else f'{ms:.1f}' for ms in row]
+        lines.append(' | '.join([entry.ljust(width)] +
+                                [cell.rjust(7) for cell in cells]).rstrip())
+    title = 'latency, batch 1, in milliseconds (the median of each round)'
+    return '\n'.join([title, *lines]) + '\n'
 
 
 def _plot(results: List[dict], path: str) -> None:

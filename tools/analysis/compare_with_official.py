@@ -49,9 +49,11 @@ from mmengine.config import Config, DictAction
 from official_comparison import (compare_version, exit_code, format_version,
                                  import_official, make_inputs, official_tree,
                                  resolve_revision, standin_modules, verdict)
+from official_comparison.official_source import DEFAULT_YAML
 
 import querypose_mm  # noqa: F401  (registers the modules)
 from mmpose.utils import register_all_modules
+from querypose_mm.engine.cli import positive_int
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join('configs', 'querypose', 'coco',
@@ -102,7 +104,7 @@ def parse_args(argv=None):
         help='HxW of each image of the batch (the batch is padded to the '
         'largest, rounded up to 32)')
     parser.add_argument(
-        '--persons', type=int, default=3, help='persons per image')
+        '--persons', type=positive_int, default=3, help='persons per image')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--standins-always',
@@ -111,12 +113,9 @@ def parse_args(argv=None):
         'installed (detectron2\'s Boxes rounds the RoI boxes to float32)')
     parser.add_argument(
         '--official-yaml',
-        default='querypose.res50.100pro.3x.yaml',
+        default=DEFAULT_YAML,
         help='official config in DIR/projects/querypose/configs')
-    args = parser.parse_args(argv)
-    if args.persons < 1:
-        parser.error('--persons must be at least 1')
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:

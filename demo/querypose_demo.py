@@ -49,7 +49,6 @@ import cv2
 import mmcv
 import mmengine
 import numpy as np
-from mmengine.config import Config
 from mmengine.structures import InstanceData
 from mmengine.utils import ProgressBar
 
@@ -58,8 +57,8 @@ from mmpose.apis.inference import dataset_meta_from_config
 from mmpose.registry import VISUALIZERS
 from mmpose.structures import PoseDataSample, split_instances
 from querypose_mm.deployment import (RUNTIME_BACKENDS, build_runtime,
-                                     check_config_fits)
-from querypose_mm.deployment.runtimes import CONFIG_KEY, same_shape_groups
+                                     runtime_config)
+from querypose_mm.deployment.runtimes import same_shape_groups
 from querypose_mm.engine.cli import (positive_int, precision, score,
                                      warn_if_bf16_capped)
 from querypose_mm.utils import (IMAGE_SUFFIXES, atomic_output, check_not_input,
@@ -310,11 +309,7 @@ def runtime_frames(args, frames: Iterator[Frame]) -> Iterator[tuple]:
     in ONNX Runtime or OpenVINO."""
     runtime = build_runtime(args.onnx, args.backend, args.precision,
                             args.device)
-    if args.config:
-        cfg = Config.fromfile(args.config)
-        check_config_fits(runtime, cfg.model, f'--config {args.config}')
-    else:
-        cfg = Config.fromstring(runtime.metadata[CONFIG_KEY], '.py')
+    cfg = runtime_config(runtime, args.onnx, args.config)
     visualizer = VISUALIZERS.build(
         dict(cfg.visualizer, name=f'{args.backend}_demo_{id(runtime)}'))
     visualizer.set_dataset_meta(dataset_meta_from_config(cfg, 'train'))

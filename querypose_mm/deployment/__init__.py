@@ -1,5 +1,6 @@
 """Deployment: ONNX export, ONNX Runtime and OpenVINO inference."""
-from .backends import RUNTIME_BACKENDS, build_runtime, check_config_fits
+from .backends import (RUNTIME_BACKENDS, build_runtime, check_config_fits,
+                       runtime_config)
 from .onnx_export import (AllLevelsRoIExtractor, QueryPoseOnnxModel,
                           check_exportable, check_graph_test_cfg, export_onnx,
                           runtime_test_cfg)
@@ -12,5 +13,6 @@ __all__ = [
     'QueryPoseOnnxRuntime', 'QueryPoseOpenVINO', 'QueryPoseRuntime',
     'RUNTIME_BACKENDS', 'build_runtime', 'check_config_fits',
     'check_exportable', 'check_graph_test_cfg', 'export_onnx', 'padded_size',
-    'runtime_test_cfg', 'short_side_resize_shape', 'verify_export'
+    'runtime_config', 'runtime_test_cfg', 'short_side_resize_shape',
+    'verify_export'
 ]

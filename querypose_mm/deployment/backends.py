@@ -2,7 +2,9 @@
 ``--precision``, and the check of a config given beside the ONNX file."""
 from typing import Optional
 
-from .runtimes import (QueryPoseOnnxRuntime, QueryPoseOpenVINO,
+from mmengine.config import Config
+
+from .runtimes import (CONFIG_KEY, QueryPoseOnnxRuntime, QueryPoseOpenVINO,
                        QueryPoseRuntime, checked_runtime_precision)
 
 RUNTIME_BACKENDS = ('onnxruntime', 'openvino')
@@ -26,6 +28,21 @@ def check_config_fits(runtime: QueryPoseRuntime, model_cfg: dict,
                 f'{source} has model.head.{key}={configured}, the exported '
                 f'model {exported}: give the config the model was exported '
                 'with (or none: the one stored in the ONNX file is used)')
+
+
+def runtime_config(runtime: QueryPoseRuntime,
+                   onnx_file: str,
+                   config: Optional[str] = None) -> Config:
+    """The config of an exported model: ``config`` (a tool's ``--config``,
+    checked by :func:`check_config_fits`), else the one the export stored
+    in ``onnx_file``."""
+    if config:
+        cfg = Config.fromfile(config)
+        check_config_fits(runtime, cfg.model, f'--config {config}')
+        return cfg
+    if CONFIG_KEY not in runtime.metadata:
+        raise ValueError(f'{onnx_file} stores no config: give --config')
+    return Config.fromstring(runtime.metadata[CONFIG_KEY], '.py')
 
 
 def build_runtime(onnx_file: str,

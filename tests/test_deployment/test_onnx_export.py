@@ -468,6 +468,32 @@ def test_a_file_of_the_former_per_query_graph_is_refused(
         QueryPoseOnnxRuntime(former)
 
 
+def test_the_config_of_an_export_is_its_own_or_a_fitting_one(
+        dynamic_onnx, tmp_path):
+    """runtime_config (the demo's and test_runtime.py's): the config stored
+    in the file, a --config that fits, or a clear error for a file that
+    stores none."""
+    import onnx
+
+    from querypose_mm.deployment import runtime_config
+    stored = runtime_config(QueryPoseOnnxRuntime(dynamic_onnx), dynamic_onnx)
+    assert stored.model.head.num_keypoints == 17
+    given = runtime_config(
+        QueryPoseOnnxRuntime(dynamic_onnx), dynamic_onnx,
+        get_config_path(QUICKSTART_CONFIG))
+    assert given.model.head.num_queries == stored.model.head.num_queries
+    proto = onnx.load(dynamic_onnx)
+    kept = [e for e in proto.metadata_props if e.key != runtimes.CONFIG_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    bare = str(tmp_path / 'bare.onnx')
+    onnx.save(proto, bare)
+    with pytest.raises(
+            ValueError, match='bare.onnx stores no config: give '
+            '--config'):
+        runtime_config(QueryPoseOnnxRuntime(bare), bare)
+
+
 def test_runtime_precision_is_fp32_or_bf16_and_reads_f32(dynamic_onnx):
     from querypose_mm.models.utils import PRECISIONS
 

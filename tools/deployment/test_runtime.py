@@ -32,9 +32,8 @@ from mmengine.registry import init_default_scope
 
 import querypose_mm  # noqa: F401  (registers the modules)
 from mmpose.registry import DATASETS
-from querypose_mm.deployment import (build_runtime, check_config_fits,
+from querypose_mm.deployment import (build_runtime, runtime_config,
                                      runtime_test_cfg)
-from querypose_mm.deployment.runtimes import CONFIG_KEY
 from querypose_mm.engine.cli import add_runtime_args, positive_int
 from querypose_mm.utils import check_output_file, dump_json_atomically
 
@@ -67,18 +66,6 @@ def parse_args(argv=None):
                 'as it was exported; export again with it (the runtime '
                 f'applies {", ".join(RUNTIME_OPTIONS)})')
     return args
-
-
-def load_config(args, runtime) -> Config:
-    if args.config:
-        cfg = Config.fromfile(args.config)
-    elif CONFIG_KEY in runtime.metadata:
-        cfg = Config.fromstring(runtime.metadata[CONFIG_KEY], '.py')
-    else:
-        raise ValueError(f'{args.onnx} stores no config: give --config')
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    return cfg
 
 
 def persons_settings(runtime, model_cfg) -> dict:
@@ -149,9 +136,9 @@ def main(argv=None):
     if args.out:
         check_output_file(args.out, '--out')
     runtime = build_runtime(args.onnx, args.backend, args.precision)
-    cfg = load_config(args, runtime)
-    if args.config:
-        check_config_fits(runtime, cfg.model, f'--config {args.config}')
+    cfg = runtime_config(runtime, args.onnx, args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     settings = persons_settings(runtime, cfg.model)
     start = time.perf_counter()
     metrics = evaluate(runtime, cfg, args.batch_size, **settings)

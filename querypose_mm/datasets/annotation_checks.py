@@ -10,8 +10,8 @@ without the image-bounds and category checks on 2 quiet cores; with them
 5.3 s against 3.7 s without, on 2 cores shared with other jobs). The rows
 that teach no keypoint are no error one by one: crowd regions and persons
 without labelled keypoints (COCO has them by design), and a person whose box
-has no area or lies outside its image, or whose labelled keypoints do
-(real data sets hold a few such rows). They are counted in the same pass
+has no area or lies outside its image, or all of whose labelled keypoints
+do (real data sets hold a few such rows). They are counted in the same pass
 (:func:`check_annotation_data`) and logged, the unusual ones with their
 ids. A file from which nothing can be learned or evaluated (no image, or no
 person left with a labelled keypoint) is an error.
